@@ -1,0 +1,22 @@
+"""The stored example: one camera view of one recording, unpadded.
+
+Every builder (ntu60, ntu120, pku_mmd2, nw_ucla, synthetic) writes this schema,
+and `byol_skeleton.input_pipeline` reads it.
+"""
+import numpy as np
+import tensorflow_datasets as tfds
+
+
+def skeleton_features(num_classes: int, num_persons: int, num_joints: int):
+  return tfds.features.FeaturesDict({
+      # (frames, persons, joints, xyz); only the frames actually recorded.
+      'skeleton': tfds.features.Tensor(
+          shape=(None, num_persons, num_joints, 3), dtype=np.float32),
+      'label': tfds.features.ClassLabel(num_classes=num_classes),
+      'subject': np.int32,
+      'view': np.int32,  # camera id
+      'setup': np.int32,
+      # The recording without its camera id: views of one action share it.
+      'sequence_key': tfds.features.Text(),
+      'sample_name': tfds.features.Text(),
+  })

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# ./run.sh          demo on the embedded synthetic dataset
+# ./run.sh test     the test suite on 8 fake CPU devices
+# ./run.sh MODE ... passes through to the byol-skeleton CLI
+set -euo pipefail
+cd "$(dirname "$0")"
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --upgrade pip
+fi
+if ! .venv/bin/python -c 'import byol_skeleton, pytest' 2>/dev/null; then
+  .venv/bin/pip install --quiet -e '.[test]'
+fi
+case "${1:-demo}" in
+  test)
+    shift
+    exec .venv/bin/python -m pytest tests -n 2 "$@"
+    ;;
+  demo)
+    exec .venv/bin/python -m byol_skeleton.demo
+    ;;
+  *)
+    exec .venv/bin/python -m byol_skeleton.main --mode="$1" "${@:2}"
+    ;;
+esac

@@ -1,0 +1,86 @@
+"""Canonical position and orientation of a skeleton sequence (paper sec. 4.2).
+
+`preprocess_sequence` is what every builder applies to a parsed recording:
+1. drop empty frames (every person all-zero);
+2. centre: subtract the main body's `layout.hip` joint in frame 0 from every
+   present joint (the hip is the root of the spine vector used for the
+   rotation, so after step 3 the frame-0 hip is still the origin);
+3. rotate the whole sequence with one rotation so that in frame 0 the main
+   body's spine (`layout.hip` -> `layout.neck`) points along +y and its
+   shoulder line (`layout.left_shoulder` -> `layout.right_shoulder`) lies in
+   the x-y plane with positive x (exactly along +x when it is perpendicular to
+   the spine; otherwise it keeps its tilt against the spine).
+
+Left -> right shoulder along +x is the orientation a subject facing a Kinect
+already has (Kinect x grows to the sensor's left, i.e. the subject's right),
+so frontal recordings are rotated little; the rotation is proper (det +1),
+never a mirror, so left and right limbs keep their meaning.
+
+The main body is the first person present in the first non-empty frame
+(readers put the most active body first). Joints of absent persons (a person
+all-zero in a frame) stay exactly zero.
+"""
+import numpy as np
+
+from byol_skeleton import skeletons
+
+# Below this length (metres) a frame-0 vector has no usable direction; the
+# rotation is then skipped (identity) rather than amplifying tracker noise.
+_MIN_NORM = 1e-6
+
+
+def present_mask(skeleton: np.ndarray) -> np.ndarray:
+  """(T, M) bool: the person has at least one non-zero coordinate in the frame."""
+  return np.any(skeleton != 0, axis=(2, 3))
+
+
+def canonical_rotation(spine: np.ndarray, shoulders: np.ndarray) -> np.ndarray:
+  """3x3 proper rotation R with R @ spine along +y, R @ shoulders in x-y, x > 0.
+
+  Gram-Schmidt: y = spine direction, x = shoulder direction minus its spine
+  component, z = x cross y. Returns the identity when either direction is
+  undefined (zero spine, or shoulders parallel to the spine).
+  """
+  spine = np.asarray(spine, np.float64)
+  shoulders = np.asarray(shoulders, np.float64)
+  spine_norm = np.linalg.norm(spine)
+  if spine_norm < _MIN_NORM:
+    return np.eye(3)
+  y = spine / spine_norm
+  x = shoulders - np.dot(shoulders, y) * y
+  x_norm = np.linalg.norm(x)
+  if x_norm < _MIN_NORM:
+    return np.eye(3)
+  x = x / x_norm
+  z = np.cross(x, y)
+  return np.stack([x, y, z])
+
+
+def preprocess_sequence(skeleton: np.ndarray,
+                        layout: skeletons.Layout) -> np.ndarray:
+  """(T, M, V, 3) raw -> (T', M, V, 3) float32, T' = number of non-empty frames.
+
+  Raises ValueError if the sequence has no non-empty frame, a non-finite
+  coordinate, or a shape that does not match `layout`.
+  """
+  skeleton = np.asarray(skeleton)
+  if skeleton.ndim != 4 or skeleton.shape[2:] != (layout.num_joints, 3):
+    raise ValueError(
+        f'expected a skeleton of shape (T, M, {layout.num_joints}, 3) for '
+        f'layout {layout.name!r}, got {skeleton.shape}')
+  if not np.all(np.isfinite(skeleton)):
+    raise ValueError('skeleton has non-finite coordinates')
+  present = present_mask(skeleton)
+  skeleton = skeleton[present.any(axis=1)].astype(np.float64)
+  present = present[present.any(axis=1)]
+  if not len(skeleton):
+    raise ValueError('skeleton has no non-empty frame')
+
+  main = int(np.argmax(present[0]))
+  first = skeleton[0, main]
+  rotation = canonical_rotation(
+      first[layout.neck] - first[layout.hip],
+      first[layout.right_shoulder] - first[layout.left_shoulder])
+  out = (skeleton - first[layout.hip]) @ rotation.T
+  out[~present] = 0.0
+  return out.astype(np.float32)

@@ -69,6 +69,7 @@ def get_config():
   c.pretrain.keep_every_steps = 10000
   c.pretrain.knn_every_epochs = 0  # 0 = no kNN monitor.
   c.pretrain.steps_override = 0  # >0: stop after this many steps (smoke tests).
+  c.pretrain.debug_nan_at_step = 0  # test hook: >0 feeds a NaN batch at that step.
 
   c.linear = ml_collections.ConfigDict()
   c.linear.epochs = 100
@@ -88,3 +89,17 @@ def apply_presets(config, arg, presets):
           f'Unknown preset {name!r}; this config file has: {sorted(presets)}')
     presets[name](config)
   return config
+
+
+def cpu(c):
+  """A narrow, short run that fits this project's 2-core CPU machines."""
+  c.model.width = 0.25
+  c.model.projector_hidden = 1024
+  c.model.predictor_hidden = 1024
+  c.data.num_frames = 64
+  c.pretrain.batch_size = 64
+  c.pretrain.warmup_epochs = 2
+  c.pretrain.checkpoint_every_steps = 200
+  c.linear.epochs = 30
+  c.linear.batch_size = 64
+  c.linear.lr_decay_epochs = (18, 24)

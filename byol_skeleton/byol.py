@@ -1,0 +1,147 @@
+"""BYOL for skeleton sequences: network, train state, loss and the update step.
+
+Paper section 3.1: an online network (encoder, projector, predictor) learns to
+predict a target network's projection of another view; the target follows the
+online weights by EMA (eq. 3) and normalises with momentum-BN statistics that
+track the online network's batch statistics (eq. 4).
+"""
+from typing import Any, Callable
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from byol_skeleton import models
+
+AXIS = 'batch'  # Mesh axis the step is mapped over.
+TARGET_MODULES = ('encoder', 'projector')  # The target has no predictor.
+
+
+class BYOLNetwork(nn.Module):
+  """Encoder f, projector g and predictor q of the online network."""
+  encoder_kwargs: dict  # keyword arguments of models.STGCN
+  projector_hidden: int = 4096
+  projector_dim: int = 256
+  predictor_hidden: int = 4096
+
+  def setup(self):
+    self.encoder = models.STGCN(**self.encoder_kwargs)
+    self.projector = models.MLPHead(self.projector_hidden, self.projector_dim)
+    self.predictor = models.MLPHead(self.predictor_hidden, self.projector_dim)
+
+  def project(self, x, train: bool):
+    """z = g(f(x)): what the target network computes."""
+    return self.projector(self.encoder(x, train), train)
+
+  def __call__(self, x, train: bool):
+    """q(g(f(x))): the online prediction."""
+    return self.predictor(self.project(x, train), train)
+
+
+def network_from_config(config) -> BYOLNetwork:
+  m = config.model
+  encoder = dict(layout=config.data.layout, width=m.width,
+                 partition=m.partition, dropout=m.dropout,
+                 dtype=jnp.dtype(m.dtype))
+  return BYOLNetwork(encoder_kwargs=encoder, projector_hidden=m.projector_hidden,
+                     projector_dim=m.projector_dim,
+                     predictor_hidden=m.predictor_hidden)
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array
+  online_params: Any
+  online_batch_stats: Any
+  target_params: Any
+  target_batch_stats: Any  # momentum-BN statistics of the target
+  opt_state: Any
+  rng: jax.Array
+
+
+def _target_part(tree):
+  return {k: tree[k] for k in TARGET_MODULES}
+
+
+def init_state(net: BYOLNetwork, tx: optax.GradientTransformation, rng,
+               sample_input) -> TrainState:
+  """Online and target start equal (BYOL's initialisation)."""
+  init_rng, state_rng = jax.random.split(rng)
+  variables = net.init(init_rng, sample_input, train=False)
+  params, stats = variables['params'], variables['batch_stats']
+  return TrainState(
+      step=jnp.zeros((), jnp.int32),
+      online_params=params,
+      online_batch_stats=stats,
+      target_params=_target_part(params),
+      target_batch_stats=_target_part(stats),
+      opt_state=tx.init(params),
+      rng=state_rng)
+
+
+def regression_loss(prediction, target):
+  """Eq. 1 per example: squared distance of the L2-normalised vectors."""
+  def normalise(u):
+    u = u.astype(jnp.float32)
+    return u / jnp.maximum(jnp.linalg.norm(u, axis=-1, keepdims=True), 1e-12)
+  return jnp.sum((normalise(prediction) - normalise(target)) ** 2, axis=-1)
+
+
+def ema(old, new, decay):
+  """decay * old + (1 - decay) * new, leaf by leaf (eqs. 3 and 4)."""
+  return jax.tree.map(lambda o, n: decay * o + (1.0 - decay) * n, old, new)
+
+
+def byol_update(state: TrainState, view1, view2, *, net: BYOLNetwork,
+                tx: optax.GradientTransformation, tau_fn: Callable,
+                bn_momentum: float, axis_name=AXIS):
+  """One BYOL step on already-augmented views; runs on one device.
+
+  Gradients, the loss and the BN statistics are averaged over `axis_name`, so
+  every replica of the state stays identical; normalisation itself uses each
+  device's own batch (no SyncBN, as the paper).
+  """
+  def target_projection(x):
+    return net.apply({'params': state.target_params,
+                      'batch_stats': state.target_batch_stats},
+                     x, False, method=BYOLNetwork.project)
+
+  # The target is a constant of the loss: no gradient can reach it.
+  target1 = jax.lax.stop_gradient(target_projection(view1))
+  target2 = jax.lax.stop_gradient(target_projection(view2))
+
+  def loss_fn(params):
+    stats, moments = state.online_batch_stats, []
+    predictions = []
+    for x in (view1, view2):
+      pred, updates = net.apply({'params': params, 'batch_stats': stats}, x,
+                                True, mutable=['batch_stats', 'batch_moments'])
+      stats = updates['batch_stats']
+      moments.append(updates['batch_moments'])
+      predictions.append(pred)
+    # Eq. 2: each view's prediction regresses the target of the other view.
+    loss = jnp.mean(regression_loss(predictions[0], target2) +
+                    regression_loss(predictions[1], target1))
+    # Eq. 4's batch statistics: the average over the two online passes.
+    batch_moments = jax.tree.map(lambda a, b: (a + b) / 2, *moments)
+    return loss, (stats, batch_moments)
+
+  (loss, (stats, moments)), grads = jax.value_and_grad(
+      loss_fn, has_aux=True)(state.online_params)
+  grads, loss, stats, moments = jax.lax.pmean(
+      (grads, loss, stats, moments), axis_name)
+
+  updates, opt_state = tx.update(grads, state.opt_state, state.online_params)
+  params = optax.apply_updates(state.online_params, updates)
+  tau = tau_fn(state.step)
+  new_state = state.replace(
+      step=state.step + 1,
+      online_params=params,
+      online_batch_stats=stats,
+      target_params=ema(state.target_params, _target_part(params), tau),
+      target_batch_stats=ema(state.target_batch_stats, _target_part(moments),
+                             bn_momentum),
+      opt_state=opt_state)
+  return new_state, {'loss': loss, 'tau': tau}

@@ -1,0 +1,104 @@
+"""Orbax checkpoints of a train state, with the input-iterator state and the config.
+
+Orbax writes each step into a temporary directory and renames it when complete,
+so a killed run never leaves a half-written checkpoint that looks finished.
+"""
+import json
+import pathlib
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from byol_skeleton import errors
+
+
+class CheckpointMismatchError(errors.UserError):
+  """A checkpoint does not fit the model the config describes."""
+
+
+class Checkpoints:
+  """Keeps the last `keep` checkpoints plus every `keep_every`-th step."""
+
+  def __init__(self, directory, keep: int = 3, keep_every: int | None = None,
+               async_save: bool = True, read_only: bool = False):
+    self.directory = pathlib.Path(directory).absolute()
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=keep, keep_period=keep_every or None,
+        enable_async_checkpointing=async_save, read_only=read_only,
+        create=not read_only)
+    self._manager = ocp.CheckpointManager(
+        self.directory, options=options,
+        item_names=('state', 'data', 'config'))
+
+  def latest_step(self) -> int | None:
+    return self._manager.latest_step()
+
+  def all_steps(self):
+    return list(self._manager.all_steps())
+
+  def save(self, step: int, state, config, data_state=None, force=True):
+    self._manager.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state),
+        data=ocp.args.JsonSave(data_state or {}),
+        config=ocp.args.JsonSave(json.loads(config.to_json_best_effort()))),
+        force=force)
+
+  def restore(self, abstract_state, step: int | None = None):
+    """Restores (state, data_state, config_dict) at `step` (default: latest).
+
+    `abstract_state` gives the shapes and shardings to restore into, so a
+    checkpoint saved on N devices restores on any device count.
+    """
+    step = self.latest_step() if step is None else step
+    if step is None or step not in self.all_steps():
+      raise errors.UserError(
+          f'No checkpoint at step {step} in {self.directory}; '
+          f'available steps: {self.all_steps() or "none"}.')
+    saved = self._manager.item_metadata(step)['state']
+    check_compatible(saved, abstract_state, self.directory / str(step))
+    restored = self._manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract_state),
+        data=ocp.args.JsonRestore(),
+        config=ocp.args.JsonRestore()))
+    return restored['state'], restored['data'], restored['config']
+
+  def wait(self):
+    self._manager.wait_until_finished()
+
+  def close(self):
+    self._manager.close()
+
+
+def _path_str(path) -> str:
+  return '/'.join(str(getattr(k, 'key', getattr(k, 'name', k))) for k in path)
+
+
+def check_compatible(saved_metadata, abstract_state, where) -> None:
+  """Raises CheckpointMismatchError naming every leaf whose shape differs."""
+  def shape_of(leaf):
+    shape = getattr(leaf, 'shape', None)
+    return None if shape is None else tuple(shape)
+
+  saved = {_path_str(p): shape_of(v) for p, v in
+           jax.tree_util.tree_flatten_with_path(saved_metadata)[0]}
+  wanted = {_path_str(p): shape_of(v) for p, v in
+            jax.tree_util.tree_flatten_with_path(abstract_state)[0]}
+  problems = [f'{k}: checkpoint has {saved.get(k, "nothing")}, model expects '
+              f'{wanted.get(k, "nothing")}'
+              for k in sorted(set(saved) | set(wanted))
+              if saved.get(k, -1) != wanted.get(k, -1)]
+  if problems:
+    shown = '; '.join(problems[:5])
+    more = f' (and {len(problems) - 5} more)' if len(problems) > 5 else ''
+    raise CheckpointMismatchError(
+        f'Checkpoint {where} does not fit this config: {shown}{more}. '
+        'Check model.width, data.layout, data.use_bones and the head sizes '
+        'against the config saved with the checkpoint.')
+
+
+def abstract_like(tree, sharding):
+  """ShapeDtypeStructs of `tree` with one sharding for every leaf."""
+  return jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=sharding),
+      tree)

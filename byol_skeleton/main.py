@@ -1,0 +1,85 @@
+"""Command line: `byol-skeleton --mode=MODE --config=configs/FILE.py[:PRESETS] --workdir=DIR`.
+
+Any config field can be overridden, e.g. `--config.pretrain.base_lr=0.1`; a
+mistyped field is an error naming it.
+"""
+import importlib
+import os
+import pathlib
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+from byol_skeleton import errors
+
+# mode -> module with `run(config, workdir, checkpoint_step)`.
+MODES = {
+    'pretrain': 'byol_skeleton.pretrain',
+}
+
+_MODE = flags.DEFINE_enum('mode', 'pretrain', sorted(MODES), 'What to run.')
+_CONFIG = config_flags.DEFINE_config_file(
+    'config', 'configs/synthetic.py', 'Config file[:comma-separated presets].',
+    lock_config=True)
+_WORKDIR = flags.DEFINE_string(
+    'workdir', None, 'Run directory: checkpoints, metrics, results, plots.',
+    required=True)
+_CHECKPOINT_STEP = flags.DEFINE_integer(
+    'checkpoint_step', None, 'Checkpoint to start from (default: latest).')
+_COORDINATOR = flags.DEFINE_string(
+    'coordinator_address', None,
+    'host:port of process 0 for multi-host runs (jax.distributed).')
+_NUM_PROCESSES = flags.DEFINE_integer('num_processes', None,
+                                      'Processes in a multi-host run.')
+_PROCESS_ID = flags.DEFINE_integer('process_id', None,
+                                   'This process in a multi-host run.')
+
+
+def _maybe_initialize_distributed():
+  """Starts JAX's multi-process runtime when flags or JAX's env ask for it."""
+  import jax  # pylint: disable=g-import-not-at-top
+  if _COORDINATOR.value or os.environ.get('JAX_COORDINATOR_ADDRESS'):
+    jax.distributed.initialize(
+        coordinator_address=_COORDINATOR.value,
+        num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value)
+    logging.info('Process %d of %d, %d local / %d global devices.',
+                 jax.process_index(), jax.process_count(),
+                 jax.local_device_count(), jax.device_count())
+
+
+def _prepare_workdir(path: str) -> pathlib.Path:
+  workdir = pathlib.Path(path).expanduser()
+  if workdir.exists() and not workdir.is_dir():
+    raise errors.UserError(f'--workdir {workdir} exists and is not a directory.')
+  try:
+    workdir.mkdir(parents=True, exist_ok=True)
+  except OSError as e:
+    raise errors.UserError(
+        f'--workdir {workdir} cannot be created: {e.strerror}.') from None
+  if not os.access(workdir, os.W_OK):
+    raise errors.UserError(f'--workdir {workdir} is not writable.')
+  return workdir
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  try:
+    workdir = _prepare_workdir(_WORKDIR.value)
+    _maybe_initialize_distributed()
+    module = importlib.import_module(MODES[_MODE.value])
+    module.run(_CONFIG.value, workdir, checkpoint_step=_CHECKPOINT_STEP.value)
+  except errors.UserError as e:
+    print(f'byol-skeleton: error: {e}', file=sys.stderr)
+    sys.exit(2)
+
+
+def run():
+  app.run(main)
+
+
+if __name__ == '__main__':
+  run()

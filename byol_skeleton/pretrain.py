@@ -1,0 +1,204 @@
+"""Self-supervised BYOL pretraining: one jitted step mapped over all devices.
+
+The loop is linear on purpose: get a host batch, put it on the devices, step,
+log, checkpoint. Everything random comes from the state's rng and step, so a
+resumed run continues bit for bit.
+"""
+import signal
+import time
+
+from absl import logging
+import jax
+from jax.sharding import Mesh
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+import jax.numpy as jnp
+import numpy as np
+import optax
+import tqdm
+
+from byol_skeleton import augment
+from byol_skeleton import byol
+from byol_skeleton import checkpoints
+from byol_skeleton import errors
+from byol_skeleton import input_pipeline
+from byol_skeleton import metrics
+from byol_skeleton import schedules
+from byol_skeleton import skeletons
+
+MODE = 'pretrain'
+
+
+def make_mesh() -> Mesh:
+  return Mesh(np.asarray(jax.devices()), (byol.AXIS,))
+
+
+def check_batch_size(batch_size: int, field: str) -> int:
+  """The per-device batch; a global batch must split evenly over devices."""
+  n = jax.device_count()
+  if batch_size % n:
+    raise errors.UserError(
+        f'{field}={batch_size} is not divisible by the {n} devices; '
+        f'use a multiple of {n}.')
+  return batch_size // n
+
+
+def input_channels(config) -> int:
+  return 6 if config.data.use_bones else 3
+
+
+def sample_input(config):
+  """A one-example batch of the network's input shape, for initialisation."""
+  layout = skeletons.get_layout(config.data.layout)
+  return jnp.zeros((1, config.data.num_frames, config.data.num_persons,
+                    layout.num_joints, input_channels(config)),
+                   jnp.dtype(config.model.dtype))
+
+
+def make_optimizer(pc, lr_fn) -> optax.GradientTransformation:
+  if pc.optimizer == 'sgd':
+    # PyTorch-style SGD: weight decay joins the gradient before momentum.
+    return optax.chain(optax.add_decayed_weights(pc.weight_decay),
+                       optax.sgd(lr_fn, momentum=pc.momentum))
+  if pc.optimizer == 'lars':
+    # As BYOL: no decay or trust-ratio scaling on biases and BN parameters.
+    matrices = lambda params: jax.tree.map(lambda p: p.ndim > 1, params)
+    return optax.lars(lr_fn, weight_decay=pc.weight_decay,
+                      weight_decay_mask=matrices, trust_ratio_mask=matrices,
+                      momentum=pc.momentum)
+  raise errors.UserError(
+      f"pretrain.optimizer={pc.optimizer!r}; expected 'sgd' or 'lars'.")
+
+
+def make_train_step(config, net, tx, tau_fn, mesh):
+  """jit(shard_map(step)): augment both views on device, then a BYOL update."""
+  view1 = augment.make_view_fn(config, config.augment.view1)
+  view2 = augment.make_view_fn(config, config.augment.view2)
+  dtype = jnp.dtype(config.model.dtype)
+
+  def per_device(state, batch):
+    key = jax.random.fold_in(jax.random.fold_in(state.rng, state.step),
+                             jax.lax.axis_index(byol.AXIS))
+    key1, key2 = jax.random.split(key)
+    x1 = augment.augment_batch(view1, key1, batch['skeleton_1'],
+                               batch['length_1'])
+    x2 = augment.augment_batch(view2, key2, batch['skeleton_2'],
+                               batch['length_2'])
+    return byol.byol_update(state, x1.astype(dtype), x2.astype(dtype),
+                            net=net, tx=tx, tau_fn=tau_fn,
+                            bn_momentum=config.pretrain.bn_momentum)
+
+  mapped = jax.shard_map(per_device, mesh=mesh,
+                         in_specs=(P(), P(byol.AXIS)), out_specs=(P(), P()))
+  return jax.jit(mapped, donate_argnums=0)
+
+
+class _StopRequest:
+  """Turns SIGTERM/SIGINT into a flag the loop checks, to save before exiting."""
+
+  def __init__(self):
+    self.signal = None
+    self._previous = {}
+
+  def __enter__(self):
+    for sig in (signal.SIGTERM, signal.SIGINT):
+      self._previous[sig] = signal.signal(sig, self._handle)
+    return self
+
+  def _handle(self, signum, frame):
+    del frame
+    self.signal = signal.Signals(signum).name
+
+  def __exit__(self, *exc):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+
+
+def run(config, workdir, checkpoint_step=None):
+  """Pretrains (or resumes) in `workdir`; returns the results dictionary."""
+  pc = config.pretrain
+  mesh = make_mesh()
+  replicated = NamedSharding(mesh, P())
+  check_batch_size(pc.batch_size, 'pretrain.batch_size')
+  data = input_pipeline.PretrainData(config)
+  steps_per_epoch = data.steps_per_epoch
+  total_steps = pc.steps_override or pc.epochs * steps_per_epoch
+
+  lr_fn = schedules.pretrain_lr(pc.base_lr, pc.batch_size, pc.warmup_init_lr,
+                                pc.warmup_epochs * steps_per_epoch, total_steps)
+  tau_fn = schedules.target_ema(pc.tau_base, total_steps)
+  net = byol.network_from_config(config)
+  tx = make_optimizer(pc, lr_fn)
+  state = jax.jit(
+      lambda rng: byol.init_state(net, tx, rng, sample_input(config)),
+      out_shardings=replicated)(jax.random.key(config.seed))
+
+  ckpts = checkpoints.Checkpoints(workdir / 'checkpoints', pc.keep_checkpoints,
+                                  pc.keep_every_steps)
+  start = checkpoint_step if checkpoint_step is not None else ckpts.latest_step()
+  if start is not None:
+    state, data_state, _ = ckpts.restore(
+        checkpoints.abstract_like(state, replicated), start)
+    data.set_state(data_state)
+    logging.info('Resumed from %s at step %d.', ckpts.directory, start)
+  step = int(state.step)
+  train_step = make_train_step(config, net, tx, tau_fn, mesh)
+  log = metrics.MetricsLog(workdir / MODE, enabled=jax.process_index() == 0)
+
+  def save(step):
+    ckpts.save(step, state, config, data.get_state())
+
+  bar = tqdm.tqdm(total=total_steps, initial=step, desc=MODE, unit='step',
+                  disable=jax.process_index() != 0, dynamic_ncols=True)
+  tic, pairs, wall, last = time.perf_counter(), 0, 0.0, {}
+  first_step = step
+  with _StopRequest() as stop:
+    while step < total_steps and not stop.signal:
+      batch = data.next_batch()
+      if step == pc.debug_nan_at_step > 0:  # test hook: poison this batch
+        batch = {**batch, 'skeleton_1': batch['skeleton_1'] * np.nan}
+      state, step_metrics = train_step(state, input_pipeline.to_device(batch,
+                                                                       mesh))
+      step += 1
+      pairs += pc.batch_size
+      at_log = step % pc.log_every_steps == 0 or step == total_steps
+      at_save = step % pc.checkpoint_every_steps == 0 or step == total_steps
+      if at_log or at_save:
+        loss = float(step_metrics['loss'])
+        if not np.isfinite(loss):
+          ckpts.wait()
+          raise errors.UserError(
+              f'loss became {loss} at step {step}; nothing was saved after it. '
+              f'Last good checkpoint: step {ckpts.latest_step()} in '
+              f'{ckpts.directory}. Lower pretrain.base_lr or check the data.')
+        elapsed = time.perf_counter() - tic
+        wall += elapsed
+        last = dict(loss=loss, lr=float(lr_fn(step - 1)),
+                    tau=float(step_metrics['tau']),
+                    pairs_per_s=pairs / elapsed,
+                    epoch=step / steps_per_epoch)
+        log.write(step, **last)
+        bar.set_postfix(loss=f'{loss:.4f}', lr=f'{last["lr"]:.3g}',
+                        tau=f'{last["tau"]:.4f}',
+                        pairs_s=f'{last["pairs_per_s"]:.1f}')
+        tic, pairs = time.perf_counter(), 0
+      if at_save:
+        save(step)
+      bar.update(1)
+    if stop.signal:
+      save(step)
+      ckpts.wait()
+      bar.close()
+      logging.warning('%s received: saved step %d, exiting.', stop.signal, step)
+      return None
+  bar.close()
+  ckpts.wait()
+  results = dict(final_loss=last.get('loss'), steps=step,
+                 total_steps=total_steps, wall_seconds=wall,
+                 pairs_per_s=(step - first_step) * pc.batch_size / wall
+                 if wall else None, checkpoint=str(ckpts.directory / str(step)))
+  if jax.process_index() == 0:
+    metrics.write_results(workdir / MODE, results, config)
+    metrics.plot_curves(log.read(), ('loss', 'lr', 'tau', 'knn_top1'),
+                        workdir / MODE / 'curves.png')
+  return results

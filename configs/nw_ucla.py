@@ -1,0 +1,27 @@
+"""Northwestern-UCLA (not in the paper; same recipe): `xview` = views 1, 2 -> 3."""
+from configs import ablations
+from configs import base
+
+
+def xview(c):
+  c.data.split = 'xview'
+
+
+def cpu(c):
+  """2-core CPU scale for benchmarks/nw_ucla.py: narrow encoder, short run."""
+  base.cpu(c)
+  c.data.num_frames = 52
+  c.pretrain.epochs = 60
+
+
+PRESETS = {'xview': xview, 'cpu': cpu, **ablations.PRESETS}
+
+
+def get_config(arg='xview'):
+  c = base.get_config()
+  c.data.dataset = 'nw_ucla'
+  c.data.layout = 'kinect_v1_20'
+  c.data.num_classes = 10
+  c.data.num_persons = 1
+  c.data.max_frames = 208  # NW-UCLA's longest sequence has 201 frames.
+  return base.apply_presets(c, arg, PRESETS)

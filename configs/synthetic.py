@@ -1,0 +1,49 @@
+"""The embedded procedurally generated dataset (data_prep/synthetic.py).
+
+`demo` is what `./run.sh` runs; `tiny` is the scale of the end-to-end tests.
+"""
+from configs import ablations
+from configs import base
+
+
+def xsub(c):
+  c.data.split = 'xsub'
+
+
+def cpu(c):
+  base.cpu(c)
+  c.pretrain.epochs = 30
+
+
+def demo(c):
+  """A few minutes on a 2-core CPU, enough to beat a random encoder clearly."""
+  base.cpu(c)
+  c.pretrain.epochs = 30
+
+
+def tiny(c):
+  """Seconds per phase: the end-to-end tests' scale."""
+  base.cpu(c)
+  c.model.width = 0.125
+  c.model.projector_hidden = 64
+  c.model.predictor_hidden = 64
+  c.model.projector_dim = 32
+  c.data.num_frames = 16
+  c.data.max_frames = 128
+  c.pretrain.batch_size = 16
+  c.pretrain.epochs = 1
+  c.pretrain.warmup_epochs = 0
+  c.pretrain.log_every_steps = 2
+  c.pretrain.checkpoint_every_steps = 4
+  c.linear.epochs = 2
+  c.linear.batch_size = 16
+
+
+PRESETS = {'xsub': xsub, 'cpu': cpu, 'demo': demo, 'tiny': tiny,
+           **ablations.PRESETS}
+
+
+def get_config(arg='xsub'):
+  c = base.get_config()
+  c.data.max_frames = 128
+  return base.apply_presets(c, arg, PRESETS)

@@ -94,6 +94,34 @@ def ema(old, new, decay):
   return jax.tree.map(lambda o, n: decay * o + (1.0 - decay) * n, old, new)
 
 
+def byol_loss(online_params, online_batch_stats, target_params,
+              target_batch_stats, view1, view2, *, net: BYOLNetwork):
+  """Eq. 2 on one device; returns (loss, (online batch_stats, batch moments)).
+
+  The target's outputs are constants (stop_gradient): differentiating with
+  respect to the target's parameters gives zero.
+  """
+  def target_projection(x):
+    z = net.apply({'params': target_params, 'batch_stats': target_batch_stats},
+                  x, False, method=BYOLNetwork.project)
+    return jax.lax.stop_gradient(z)
+
+  target1, target2 = target_projection(view1), target_projection(view2)
+  stats, moments, predictions = online_batch_stats, [], []
+  for x in (view1, view2):
+    pred, updates = net.apply({'params': online_params, 'batch_stats': stats},
+                              x, True, mutable=['batch_stats', 'batch_moments'])
+    stats = updates['batch_stats']
+    moments.append(updates['batch_moments'])
+    predictions.append(pred)
+  # Each view's prediction regresses the target's projection of the other view.
+  loss = jnp.mean(regression_loss(predictions[0], target2) +
+                  regression_loss(predictions[1], target1))
+  # Eq. 4's batch statistics: the average over the two online passes.
+  batch_moments = jax.tree.map(lambda a, b: (a + b) / 2, *moments)
+  return loss, (stats, batch_moments)
+
+
 def byol_update(state: TrainState, view1, view2, *, net: BYOLNetwork,
                 tx: optax.GradientTransformation, tau_fn: Callable,
                 bn_momentum: float, axis_name=AXIS):
@@ -103,33 +131,9 @@ def byol_update(state: TrainState, view1, view2, *, net: BYOLNetwork,
   every replica of the state stays identical; normalisation itself uses each
   device's own batch (no SyncBN, as the paper).
   """
-  def target_projection(x):
-    return net.apply({'params': state.target_params,
-                      'batch_stats': state.target_batch_stats},
-                     x, False, method=BYOLNetwork.project)
-
-  # The target is a constant of the loss: no gradient can reach it.
-  target1 = jax.lax.stop_gradient(target_projection(view1))
-  target2 = jax.lax.stop_gradient(target_projection(view2))
-
-  def loss_fn(params):
-    stats, moments = state.online_batch_stats, []
-    predictions = []
-    for x in (view1, view2):
-      pred, updates = net.apply({'params': params, 'batch_stats': stats}, x,
-                                True, mutable=['batch_stats', 'batch_moments'])
-      stats = updates['batch_stats']
-      moments.append(updates['batch_moments'])
-      predictions.append(pred)
-    # Eq. 2: each view's prediction regresses the target of the other view.
-    loss = jnp.mean(regression_loss(predictions[0], target2) +
-                    regression_loss(predictions[1], target1))
-    # Eq. 4's batch statistics: the average over the two online passes.
-    batch_moments = jax.tree.map(lambda a, b: (a + b) / 2, *moments)
-    return loss, (stats, batch_moments)
-
-  (loss, (stats, moments)), grads = jax.value_and_grad(
-      loss_fn, has_aux=True)(state.online_params)
+  (loss, (stats, moments)), grads = jax.value_and_grad(byol_loss, has_aux=True)(
+      state.online_params, state.online_batch_stats, state.target_params,
+      state.target_batch_stats, view1, view2, net=net)
   grads, loss, stats, moments = jax.lax.pmean(
       (grads, loss, stats, moments), axis_name)
 

@@ -1,0 +1,165 @@
+"""BYOL pretraining step throughput: pairs/s, achieved GFLOP/s, peak memory.
+
+  python benchmarks/step_throughput.py [--configs=paper,short,paper_b32,short_b32]
+                                       [--dtype=float32|bfloat16] [--steps=N]
+
+Each config runs in its own subprocess so its peak RSS is its own. The step
+timed is the whole training step (both views augmented on device, online
+forward/backward on both views, target forward on both, optimizer, EMA), on
+one device with the given per-device batch. FLOPs are counted analytically
+from the ST-GCN layer table (multiply-adds x 2) and exclude augmentation.
+Writes benchmarks/results/step_throughput.json.
+"""
+import argparse
+import json
+import os
+import pathlib
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+CONFIGS = {
+    # name: (per-device batch, frames, persons, stored frames)
+    'paper': (8, 150, 2, 300),
+    'short': (8, 64, 1, 128),
+    'paper_b32': (32, 150, 2, 300),
+    'short_b32': (32, 64, 1, 128),
+}
+RESULTS = pathlib.Path(__file__).resolve().parent / 'results'
+
+
+def stgcn_forward_flops(frames, persons, joints=25, in_channels=6, width=1.0,
+                        kernel=9, partitions=3):
+  """FLOPs (2 x multiply-adds) of one ST-GCN forward pass for one sample.
+
+  Counted on the reference formulation: 1x1 conv to K*C_out, aggregation
+  with K (V x V) matrices, temporal (9 x 1) conv, residual 1x1 conv.
+  """
+  channels = [int(c * width) for c in
+              (64, 64, 64, 64, 128, 128, 128, 256, 256, 256)]
+  strides = [1, 1, 1, 1, 2, 1, 1, 2, 1, 1]
+  macs, t, c_in = 0, frames, in_channels
+  for block, (c_out, stride) in enumerate(zip(channels, strides)):
+    macs += t * joints * c_in * partitions * c_out  # 1x1 conv
+    macs += partitions * t * joints * joints * c_out  # graph aggregation
+    t_out = (t - 1) // stride + 1
+    macs += t_out * joints * kernel * c_out * c_out  # temporal conv
+    if block > 0 and (c_in != c_out or stride != 1):
+      macs += t_out * joints * c_in * c_out  # residual 1x1 conv
+    t, c_in = t_out, c_out
+  return 2 * macs * persons
+
+
+def mlp_flops(d_in, hidden, d_out):
+  return 2 * (d_in * hidden + hidden * d_out)
+
+
+def byol_step_flops(batch, frames, persons):
+  """Per step: online fwd+bwd (3x fwd) on 2 views, target fwd on 2 views."""
+  encoder = stgcn_forward_flops(frames, persons)
+  projector = mlp_flops(256, 4096, 256)
+  predictor = mlp_flops(256, 4096, 256)
+  online = encoder + projector + predictor
+  target = encoder + projector
+  return batch * 2 * (3 * online + target)
+
+
+def matmul_gflops(n=2048, repeats=10):
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+  f = jax.jit(lambda x: x @ x)
+  f(a).block_until_ready()
+  tic = time.perf_counter()
+  for _ in range(repeats):
+    f(a).block_until_ready()
+  return 2 * n ** 3 * repeats / (time.perf_counter() - tic) / 1e9
+
+
+def run_one(name, dtype, steps):
+  """Times one config in this process; prints its JSON record."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from jax.sharding import NamedSharding, PartitionSpec as P  # pylint: disable=g-import-not-at-top,g-multiple-import
+  from byol_skeleton import byol, pretrain, schedules  # pylint: disable=g-import-not-at-top,g-multiple-import
+  from configs import base  # pylint: disable=g-import-not-at-top
+
+  batch, frames, persons, stored = CONFIGS[name]
+  config = base.get_config()
+  config.data.num_frames = frames
+  config.data.num_persons = persons
+  config.data.max_frames = stored
+  config.model.dtype = dtype
+  config.pretrain.batch_size = batch
+  mesh = pretrain.make_mesh()
+  assert jax.device_count() == 1, 'run the benchmark on one device'
+  net = byol.network_from_config(config)
+  lr_fn = schedules.pretrain_lr(0.2, batch, 1e-6, 10, 1000)
+  tx = pretrain.make_optimizer(config.pretrain, lr_fn)
+  state = jax.jit(lambda r: byol.init_state(net, tx, r,
+                                            pretrain.sample_input(config)),
+                  out_shardings=NamedSharding(mesh, P()))(jax.random.key(0))
+  step = pretrain.make_train_step(config, net, tx,
+                                  schedules.target_ema(0.99, 1000), mesh)
+  rng = np.random.default_rng(0)
+  lengths = rng.integers(stored // 4, stored, size=batch).astype(np.int32)
+  skel = rng.normal(size=(batch, stored, persons, 25, 3)).astype(np.float32)
+  data = {'skeleton_1': skel, 'length_1': lengths,
+          'skeleton_2': skel[::-1].copy(), 'length_2': lengths[::-1].copy()}
+  data = jax.device_put(data, NamedSharding(mesh, P(byol.AXIS)))
+  for _ in range(2):  # compile and warm up
+    state, out = step(state, data)
+  out['loss'].block_until_ready()
+  tic = time.perf_counter()
+  for _ in range(steps):
+    state, out = step(state, data)
+  out['loss'].block_until_ready()
+  seconds = (time.perf_counter() - tic) / steps
+  flops = byol_step_flops(batch, frames, persons)
+  record = {
+      'config': name, 'per_device_batch': batch, 'frames': frames,
+      'persons': persons, 'dtype': dtype,
+      'pairs_per_s': batch / seconds,
+      'gflops': flops / seconds / 1e9,
+      'matmul_gflops': matmul_gflops(),
+      'step_seconds': seconds,
+      'gflop_per_step': flops / 1e9,
+      'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+      'device': f'{jax.devices()[0].device_kind} ({platform.processor() or platform.machine()}, '
+                f'{os.cpu_count()} cores)',
+  }
+  print(json.dumps(record))
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--configs', default=','.join(CONFIGS))
+  parser.add_argument('--dtype', default='float32')
+  parser.add_argument('--steps', type=int, default=5)
+  parser.add_argument('--one', help=argparse.SUPPRESS)
+  parser.add_argument('--output', default=str(RESULTS / 'step_throughput.json'))
+  args = parser.parse_args()
+  if args.one:
+    run_one(args.one, args.dtype, args.steps)
+    return
+  records = []
+  for name in args.configs.split(','):
+    out = subprocess.run(
+        [sys.executable, __file__, f'--one={name}', f'--dtype={args.dtype}',
+         f'--steps={args.steps}'], check=True, capture_output=True, text=True)
+    records.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    r = records[-1]
+    print(f"{r['config']:>10}  batch {r['per_device_batch']:>3}  "
+          f"{r['pairs_per_s']:7.2f} pairs/s  {r['gflops']:6.1f} GFLOP/s "
+          f"({100 * r['gflops'] / r['matmul_gflops']:.0f}% of matmul "
+          f"{r['matmul_gflops']:.0f})  peak {r['peak_rss_mb']:.0f} MB", flush=True)
+  pathlib.Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+  pathlib.Path(args.output).write_text(json.dumps(records, indent=2))
+  print(f'wrote {args.output}')
+
+
+if __name__ == '__main__':
+  sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+  main()

@@ -1,0 +1,178 @@
+"""BYOL core: loss (eqs. 1-2), EMA (eq. 3), momentum BN (eq. 4), device mapping."""
+import jax
+import jax.numpy as jnp
+from jax.sharding import Mesh
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+import ml_collections
+import numpy as np
+import optax
+import pytest
+
+from byol_skeleton import byol
+from byol_skeleton import schedules
+from configs import synthetic
+
+T, M, V, C = 8, 2, 25, 6
+
+
+@pytest.fixture(scope='module')
+def setup():
+  config = synthetic.get_config('tiny')
+  net = byol.network_from_config(config)
+  tx = optax.sgd(0.05, momentum=0.9)
+  x = jnp.zeros((1, T, M, V, C))
+  state = byol.init_state(net, tx, jax.random.key(0), x)
+  return config, net, tx, state
+
+
+def _views(seed, n):
+  rng = np.random.default_rng(seed)
+  return (rng.normal(size=(n, T, M, V, C)).astype(np.float32),
+          rng.normal(size=(n, T, M, V, C)).astype(np.float32))
+
+
+def _mapped_update(mesh, net, tx, tau_fn, bn_momentum):
+  def step(state, v1, v2):
+    return byol.byol_update(state, v1, v2, net=net, tx=tx, tau_fn=tau_fn,
+                            bn_momentum=bn_momentum)
+  return jax.jit(jax.shard_map(
+      step, mesh=mesh, in_specs=(P(), P(byol.AXIS), P(byol.AXIS)),
+      out_specs=(P(), P())))
+
+
+def test_regression_loss_matches_numpy():
+  rng = np.random.default_rng(0)
+  p, z = rng.normal(size=(5, 7)), rng.normal(size=(5, 7))
+  cos = np.sum(p * z, -1) / np.linalg.norm(p, axis=-1) / np.linalg.norm(z, axis=-1)
+  np.testing.assert_allclose(byol.regression_loss(p, z), 2 - 2 * cos,
+                             rtol=1e-5, atol=1e-6)
+
+
+def test_symmetric_loss_matches_independent_forward_passes(setup):
+  _, net, _, state = setup
+  v1, v2 = _views(1, 4)
+  loss, _ = byol.byol_loss(state.online_params, state.online_batch_stats,
+                           state.target_params, state.target_batch_stats,
+                           v1, v2, net=net)
+
+  def online(x, stats):
+    return net.apply({'params': state.online_params, 'batch_stats': stats}, x,
+                     True, mutable=['batch_stats'])
+
+  def target(x):
+    return np.asarray(net.apply(
+        {'params': state.target_params,
+         'batch_stats': state.target_batch_stats}, x, False,
+        method=byol.BYOLNetwork.project))
+
+  p1, upd = online(v1, state.online_batch_stats)
+  p2, _ = online(v2, upd['batch_stats'])
+
+  def eq1(p, z):
+    p = np.asarray(p, np.float64)
+    z = np.asarray(z, np.float64)
+    p /= np.linalg.norm(p, axis=-1, keepdims=True)
+    z /= np.linalg.norm(z, axis=-1, keepdims=True)
+    return np.sum((p - z) ** 2, -1)
+
+  expected = np.mean(eq1(p1, target(v2)) + eq1(p2, target(v1)))
+  np.testing.assert_allclose(loss, expected, rtol=1e-5)
+  assert 0 < expected < 8
+
+
+def test_no_gradient_reaches_target(setup):
+  _, net, _, state = setup
+  v1, v2 = _views(2, 4)
+  grad_target = jax.grad(
+      lambda tp: byol.byol_loss(state.online_params, state.online_batch_stats,
+                                tp, state.target_batch_stats, v1, v2,
+                                net=net)[0])(state.target_params)
+  for g in jax.tree.leaves(grad_target):
+    assert not np.any(np.asarray(g))
+  grad_online = jax.grad(
+      lambda op: byol.byol_loss(op, state.online_batch_stats,
+                                state.target_params, state.target_batch_stats,
+                                v1, v2, net=net)[0])(state.online_params)
+  assert any(np.any(np.asarray(g)) for g in jax.tree.leaves(grad_online))
+
+
+def test_one_step_ema_and_momentum_bn_by_hand(setup):
+  config, net, tx, state = setup
+  # Make target differ from online so the EMA is visible.
+  state = state.replace(target_params=jax.tree.map(
+      lambda p: p + 0.5, state.target_params))
+  tau_fn = schedules.target_ema(0.9, 100)
+  alpha = 0.7
+  v1, v2 = _views(3, 4)
+  mesh = Mesh(np.asarray(jax.devices()[:1]), (byol.AXIS,))
+  update = _mapped_update(mesh, net, tx, tau_fn, alpha)
+  new, out = update(state, v1, v2)
+
+  np.testing.assert_allclose(out['tau'], 0.9, rtol=1e-6)
+  tau = 0.9  # cosine schedule at step 0 starts at tau_base
+  for old_t, new_o, new_t in zip(
+      jax.tree.leaves(state.target_params),
+      jax.tree.leaves({k: new.online_params[k] for k in byol.TARGET_MODULES}),
+      jax.tree.leaves(new.target_params)):
+    np.testing.assert_allclose(new_t, tau * old_t + (1 - tau) * new_o,
+                               rtol=1e-5, atol=1e-6)
+
+  # The input BN normalises V*C channels over persons, frames and batch: its
+  # batch moments are plain numpy statistics of the inputs.
+  def channel_moments(x):
+    flat = np.moveaxis(np.asarray(x, np.float64), 2, 1).reshape(-1, V * C)
+    return flat.mean(0), flat.var(0)
+
+  (m1, s1), (m2, s2) = channel_moments(v1), channel_moments(v2)
+  batch_mean, batch_var = (m1 + m2) / 2, (s1 + s2) / 2
+  old = state.target_batch_stats['encoder']['data_bn']
+  got = new.target_batch_stats['encoder']['data_bn']
+  np.testing.assert_allclose(
+      np.ravel(got['mean']),
+      alpha * np.ravel(old['mean']) + (1 - alpha) * batch_mean,
+      rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(
+      np.ravel(got['var']),
+      alpha * np.ravel(old['var']) + (1 - alpha) * batch_var,
+      rtol=1e-4, atol=1e-5)
+  # The online network keeps its own running statistics.
+  assert new.step == 1
+  assert not np.allclose(new.online_batch_stats['encoder']['data_bn']['mean'],
+                         got['mean'])
+
+
+def test_eight_devices_equal_one_device_on_the_same_global_batch(setup):
+  _, net, tx, state = setup
+  assert jax.device_count() == 8
+  tau_fn = schedules.target_ema(0.99, 10)
+  # Each device sees the same 2 examples, so per-device BN statistics equal
+  # those of the whole global batch on one device.
+  local1, local2 = _views(4, 2)
+  v1, v2 = np.tile(local1, (8, 1, 1, 1, 1)), np.tile(local2, (8, 1, 1, 1, 1))
+  results = []
+  for n in (8, 1):
+    mesh = Mesh(np.asarray(jax.devices()[:n]), (byol.AXIS,))
+    s = jax.device_put(state, NamedSharding(mesh, P()))
+    update = _mapped_update(mesh, net, tx, tau_fn, 0.9)
+    for _ in range(2):
+      s, out = update(s, v1, v2)
+    results.append((jax.device_get(s), float(out['loss'])))
+  (s8, loss8), (s1, loss1) = results
+  np.testing.assert_allclose(loss8, loss1, rtol=1e-5)
+  for a, b in zip(jax.tree.leaves(s8), jax.tree.leaves(s1)):
+    if jnp.issubdtype(jnp.asarray(a).dtype, jnp.floating):
+      np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
+
+
+def test_schedules():
+  lr = schedules.pretrain_lr(0.2, 512, 1e-6, 10, 110)
+  np.testing.assert_allclose(lr(0), 1e-6, rtol=1e-6)
+  np.testing.assert_allclose(lr(10), 0.2, rtol=1e-6)
+  np.testing.assert_allclose(lr(60), 0.1, rtol=1e-5)  # half-way down the cosine
+  np.testing.assert_allclose(lr(110), 0.0, atol=1e-9)
+  np.testing.assert_allclose(schedules.pretrain_lr(0.2, 64, 1e-6, 1, 10)(1),
+                             0.025, rtol=1e-6)
+  tau = schedules.target_ema(0.99, 100)
+  np.testing.assert_allclose([tau(0), tau(50), tau(100)],
+                             [0.99, 0.995, 1.0], rtol=1e-6)

@@ -23,6 +23,7 @@ all-zero in a frame) stay exactly zero.
 import numpy as np
 
 from byol_skeleton import skeletons
+from data_prep import report
 
 # Below this length (metres) a frame-0 vector has no usable direction; the
 # rotation is then skipped (identity) rather than amplifying tracker noise.
@@ -84,3 +85,16 @@ def preprocess_sequence(skeleton: np.ndarray,
   out = (skeleton - first[layout.hip]) @ rotation.T
   out[~present] = 0.0
   return out.astype(np.float32)
+
+
+def canonical_or_skip(skeleton: np.ndarray, layout: skeletons.Layout,
+                      min_frames: int) -> np.ndarray:
+  """`preprocess_sequence`, raising report.SkipSample when nothing usable is left."""
+  if not present_mask(skeleton).any():
+    raise report.SkipSample(report.NO_BODY, 'no body in any frame')
+  out = preprocess_sequence(skeleton, layout)
+  if len(out) < min_frames:
+    raise report.SkipSample(
+        report.TOO_FEW_FRAMES,
+        f'{len(out)} non-empty frames, fewer than {min_frames}')
+  return out

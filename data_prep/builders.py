@@ -1,0 +1,306 @@
+"""TFDS builders of the recorded datasets: ntu60, ntu120, pku_mmd2, nw_ucla.
+
+Each lists its raw files in the main process (file names decide the split),
+parses and preprocesses them in a process pool (`imap`, ordered and chunked,
+so memory stays flat whatever the dataset size), and writes array_record
+shards of the schema in `features.py`. Files that cannot become examples are
+counted, not fatal; `builder.report` holds the counts after a build.
+"""
+import functools
+import inspect
+import logging
+import multiprocessing
+import os
+import pathlib
+from typing import Any, Callable, Iterable
+
+from etils import epath
+import tensorflow_datasets as tfds
+import tqdm
+
+from data_prep import features
+from data_prep import ntu
+from data_prep import nw_ucla
+from data_prep import pku_mmd
+from data_prep import report
+
+SPLITS = ('train', 'test')
+
+NamedItem = tuple[str, Any]  # (sample name for the report, loader input)
+
+
+def _imap(fn: Callable, items: list, num_workers: int) -> Iterable:
+  """`map(fn, items)` in order, over a pool of `num_workers` processes."""
+  if num_workers <= 1 or len(items) < 2:
+    yield from map(fn, items)
+    return
+  # forkserver: workers start from a clean process (no inherited JAX or
+  # TFDS threads) and import only the TFDS-free reader modules.
+  context = multiprocessing.get_context('forkserver')
+  chunksize = max(1, min(32, len(items) // (8 * num_workers)))
+  with context.Pool(num_workers) as pool:
+    yield from pool.imap(fn, items, chunksize)
+
+
+def _first_existing(root: pathlib.Path, candidates: tuple[str, ...],
+                    what: str) -> pathlib.Path:
+  for candidate in candidates:
+    if (root / candidate).exists():
+      return root / candidate
+  raise FileNotFoundError(
+      f'no {what} in {root}: expected one of {", ".join(candidates)}')
+
+
+class SkeletonBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+  """Shared machinery; subclasses set the constants and `_list_items`."""
+
+  VERSION = tfds.core.Version('1.0.0')
+  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
+  NUM_CLASSES: int
+  NUM_PERSONS: int
+  NUM_JOINTS: int
+  HOMEPAGE: str
+  # Module-level function (picklable): loader input -> report.Loaded.
+  LOAD_FN: Callable[[Any], report.Loaded]
+
+  # TFDS 4.9.10's own `code_path` lazily imports the `importlib_resources`
+  # backport (not a dependency) for any builder defined inside a package;
+  # this is its fallback, which is all it needs here.
+  @tfds.core.utils.classproperty
+  @classmethod
+  def code_path(cls) -> epath.Path:
+    return epath.Path(inspect.getfile(cls))
+
+  def __init__(self, *, num_workers: int | None = None, **kwargs):
+    kwargs.setdefault('file_format', 'array_record')
+    super().__init__(**kwargs)
+    self.num_workers = num_workers or os.cpu_count() or 1
+    self.report = report.BuildReport()
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    return tfds.core.DatasetInfo(
+        builder=self,
+        description=self.__doc__,
+        features=features.skeleton_features(
+            self.NUM_CLASSES, self.NUM_PERSONS, self.NUM_JOINTS),
+        homepage=self.HOMEPAGE)
+
+  def _list_items(self, manual_dir: pathlib.Path
+                  ) -> dict[str, list[NamedItem]]:
+    """Work items per split; listing-time skips go to `self.report`."""
+    raise NotImplementedError
+
+  def _load_fn(self) -> Callable[[Any], report.Loaded]:
+    return type(self).LOAD_FN
+
+  def _split_generators(self, dl_manager):
+    items = self._list_items(pathlib.Path(dl_manager.manual_dir))
+    return {split: self._generate_examples(split, items[split])
+            for split in SPLITS}
+
+  def _generate_examples(self, split: str, items: list[NamedItem]):
+    load = functools.partial(report.load_safely, self._load_fn())
+    for loaded in tqdm.tqdm(
+        _imap(load, items, self.num_workers), total=len(items),
+        desc=f'{self.name}/{self.builder_config.name} {split}', unit=' files'):
+      self.report.add(split, loaded)
+      yield from loaded.examples
+    logging.info('%s/%s %s done:\n%s', self.name, self.builder_config.name,
+                 split, self.report.format())
+
+
+def _duplicate_check(seen: dict[str, pathlib.Path], name: str,
+                     path: pathlib.Path):
+  if name in seen:
+    raise ValueError(f'sample {name} found twice: {seen[name]} and {path}')
+  seen[name] = path
+
+
+class _NtuBuilder(SkeletonBuilder, skip_registration=True):
+  """NTU RGB+D: one example per camera view, 2 persons, 25 joints."""
+
+  DATASET: str
+  MISSING_LIST_NAMES: tuple[str, ...]
+  NUM_PERSONS = ntu.MAX_BODIES
+  NUM_JOINTS = ntu.NUM_JOINTS
+  HOMEPAGE = 'https://rose1.ntu.edu.sg/dataset/actionRecognition/'
+  LOAD_FN = ntu.load_example
+
+  def __init__(self, *, missing_list: str | None = None, **kwargs):
+    super().__init__(**kwargs)
+    self.missing_list = missing_list
+
+  def _missing_names(self, manual_dir: pathlib.Path) -> frozenset[str]:
+    path = self.missing_list
+    if path is None:
+      path = next((manual_dir / name for name in self.MISSING_LIST_NAMES
+                   if (manual_dir / name).is_file()), None)
+    if path is None:
+      logging.warning(
+          'No missing-skeleton list (%s) in %s and no missing_list given: '
+          'samples the authors flag as incomplete are kept.',
+          ' or '.join(self.MISSING_LIST_NAMES), manual_dir)
+      return frozenset()
+    return ntu.read_missing_list(path)
+
+  def _list_items(self, manual_dir):
+    paths = sorted(manual_dir.rglob('*.skeleton'))
+    if not paths:
+      raise FileNotFoundError(
+          f'no .skeleton files under {manual_dir}.\n'
+          f'{self.MANUAL_DOWNLOAD_INSTRUCTIONS}')
+    missing = self._missing_names(manual_dir)
+    items = {split: [] for split in SPLITS}
+    seen = {}
+    for path in paths:
+      name = ntu.parse_name(path)
+      _duplicate_check(seen, name.name, path)
+      if not ntu.in_dataset(name, self.DATASET):
+        self.report.add_skip(report.NOT_IN_DATASET, name.name)
+      elif name.name in missing:
+        self.report.add_skip(report.MISSING_LIST, name.name)
+      else:
+        split = ntu.split_of(name, self.DATASET, self.builder_config.name)
+        items[split].append((name.name, str(path)))
+    return items
+
+
+_NTU_INSTRUCTIONS = """\
+Request the skeleton release at https://rose1.ntu.edu.sg/dataset/actionRecognition/
+and extract {zips} into the manual dir (any folder depth; every
+`SsssCcccPpppRrrrAaaa.skeleton` below it is read{extra}).
+Put the authors' missing-skeleton list (github.com/shahroudy/NTURGB-D, Matlab/)
+in the manual dir as {lists}, or pass its path as
+`missing_list` (CLI: --missing_list); listed samples are skipped.
+"""
+
+
+class Ntu60(_NtuBuilder):
+  """NTU RGB+D 60 (Shahroudy et al. 2016): 60 actions, 40 subjects, 3 cameras."""
+
+  DATASET = 'ntu60'
+  NUM_CLASSES = 60
+  MISSING_LIST_NAMES = ('ntu60.txt',
+                        'NTU_RGBD_samples_with_missing_skeletons.txt')
+  BUILDER_CONFIGS = [
+      tfds.core.BuilderConfig(
+          name='xsub', description='Cross-subject: train on the 20 standard '
+          'training subjects, test on the other 20.'),
+      tfds.core.BuilderConfig(
+          name='xview', description='Cross-view: train on cameras 2, 3; '
+          'test on camera 1.'),
+  ]
+  MANUAL_DOWNLOAD_INSTRUCTIONS = _NTU_INSTRUCTIONS.format(
+      zips='nturgbd_skeletons_s001_to_s017.zip',
+      extra='; files of setups > 17 are counted as not part of NTU-60',
+      lists=' or '.join(MISSING_LIST_NAMES))
+
+
+class Ntu120(_NtuBuilder):
+  """NTU RGB+D 120 (Liu et al. 2019): 120 actions, 106 subjects, 32 setups."""
+
+  DATASET = 'ntu120'
+  NUM_CLASSES = 120
+  MISSING_LIST_NAMES = ('ntu120.txt',
+                        'NTU_RGBD120_samples_with_missing_skeletons.txt')
+  BUILDER_CONFIGS = [
+      tfds.core.BuilderConfig(
+          name='xsub', description='Cross-subject: train on the 53 standard '
+          'training subjects, test on the other 53.'),
+      tfds.core.BuilderConfig(
+          name='xset', description='Cross-setup: train on even setup ids, '
+          'test on odd.'),
+  ]
+  MANUAL_DOWNLOAD_INSTRUCTIONS = _NTU_INSTRUCTIONS.format(
+      zips='nturgbd_skeletons_s001_to_s017.zip and '
+      'nturgbd_skeletons_s018_to_s032.zip', extra='',
+      lists=' or '.join(MISSING_LIST_NAMES))
+
+
+class NwUcla(SkeletonBuilder):
+  """Northwestern-UCLA Multiview Action 3D: 10 actions, 10 subjects, 3 views."""
+
+  NUM_CLASSES = nw_ucla.NUM_CLASSES
+  NUM_PERSONS = 1
+  NUM_JOINTS = nw_ucla.LAYOUT.num_joints
+  HOMEPAGE = 'http://wangjiangb.github.io/my_data.html'
+  LOAD_FN = nw_ucla.load_example
+  BUILDER_CONFIGS = [
+      tfds.core.BuilderConfig(
+          name='xview', description='Cross-view: train on views 1, 2 '
+          '(1,020 sequences), test on view 3 (464).'),
+  ]
+  MANUAL_DOWNLOAD_INSTRUCTIONS = """\
+Put the per-sequence JSON files `aAA_sSS_eEE_vVV.json` (the `all_sqe` folder
+distributed with CTR-GCN's NW-UCLA data) anywhere under the manual dir.
+"""
+
+  def _list_items(self, manual_dir):
+    paths = sorted(manual_dir.rglob('*.json'))
+    if not paths:
+      raise FileNotFoundError(
+          f'no .json files under {manual_dir}.\n'
+          f'{self.MANUAL_DOWNLOAD_INSTRUCTIONS}')
+    items = {split: [] for split in SPLITS}
+    seen = {}
+    for path in paths:
+      name = nw_ucla.parse_name(path)
+      _duplicate_check(seen, name.name, path)
+      split = nw_ucla.split_of(name, self.builder_config.name)
+      items[split].append((name.name, str(path)))
+    return items
+
+
+class PkuMmd2(SkeletonBuilder):
+  """PKU-MMD phase II (Liu et al. 2020): 41 actions, 13 subjects, 3 views."""
+
+  NUM_CLASSES = pku_mmd.NUM_CLASSES
+  NUM_PERSONS = pku_mmd.NUM_PERSONS
+  NUM_JOINTS = pku_mmd.LAYOUT.num_joints
+  HOMEPAGE = 'https://www.icst.pku.edu.cn/struct/Projects/PKUMMD.html'
+  SKELETON_DIRS = ('skeleton', 'skeletons', 'Skeleton_v2')
+  LABEL_DIRS = ('label', 'labels', 'Label_PKUMMD_v2')
+  SPLIT_FILES = ('cross_subject_v2.txt', 'cross-subject.txt',
+                 'cross_subject.txt')
+  BUILDER_CONFIGS = [
+      tfds.core.BuilderConfig(
+          name='xsub', description='Cross-subject split of the authors\' '
+          'split file; one example per trimmed action instance.'),
+  ]
+  MANUAL_DOWNLOAD_INSTRUCTIONS = f"""\
+From the PKU-MMD phase II release ({HOMEPAGE}) put into the manual dir:
+  {' | '.join(SKELETON_DIRS)}/AxxNyy-V.txt   skeletons (Skeleton_v2.7z)
+  {' | '.join(LABEL_DIRS)}/AxxNyy-V.txt   labels (Label_PKUMMD_v2.7z)
+  {' | '.join(SPLIT_FILES)}   the cross-subject split file
+"""
+
+  def _load_fn(self):
+    return functools.partial(pku_mmd.load_video, label_index=self._label_index)
+
+  def _list_items(self, manual_dir):
+    skeleton_dir = _first_existing(
+        manual_dir, self.SKELETON_DIRS, 'skeleton folder')
+    label_dir = _first_existing(manual_dir, self.LABEL_DIRS, 'label folder')
+    split_of = {video: split for split, videos in pku_mmd.read_split_file(
+        _first_existing(manual_dir, self.SPLIT_FILES, 'split file')).items()
+                for video in videos}
+    items = {split: [] for split in SPLITS}
+    action_ids = set()
+    for path in sorted(skeleton_dir.glob('*.txt')):
+      name = pku_mmd.parse_name(path)
+      label_path = label_dir / path.name
+      if name.name not in split_of:
+        self.report.add_skip(report.NOT_IN_SPLIT, name.name)
+      elif not label_path.is_file():
+        self.report.add_skip(report.UNREADABLE, name.name,
+                             f'no label file {label_path}')
+      else:
+        action_ids.update(a for a, _, _ in pku_mmd.read_labels(label_path))
+        items[split_of[name.name]].append(
+            (name.name, (str(path), str(label_path))))
+    if len(action_ids) != self.NUM_CLASSES:
+      raise ValueError(
+          f'expected {self.NUM_CLASSES} distinct action ids in {label_dir}, '
+          f'found {len(action_ids)}: {sorted(action_ids)}')
+    self._label_index = {a: i for i, a in enumerate(sorted(action_ids))}
+    return items

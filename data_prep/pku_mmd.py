@@ -1,0 +1,189 @@
+"""PKU-MMD phase II: untrimmed per-video text files -> trimmed action instances.
+
+Released files (names `AxxNyy-V.txt`, V in L/M/R = the three Kinect v2 views):
+- skeleton file: one line per frame, 150 numbers = 2 persons x 25 joints x xyz
+  (NTU joint order; an absent second person is zeros);
+- label file (same name): one line per action instance,
+  `action_id,start_frame,end_frame[,confidence]`; instance = frames
+  [start, end) of the skeleton file, 0-based (as the usual PKU-MMD
+  conversions slice it); confidence ignored;
+- split file (`cross_subject_v2.txt`): a "Training videos:" line, then the
+  training video names, comma-separated; a "Validataion videos:" line (sic;
+  "Validation"/"Testing" also accepted), then the test video names.
+
+Assumptions (the release documents none of this): `Nyy` is the subject and is
+stored as 'subject'; the meaning of `Axx` is unknown and it is stored as
+'setup'; neither is used by the split, which comes from the split file. The
+three views of a video are one recording, and the k-th instance of an action
+in one view is the k-th instance of that action in the others, so
+sequence_key = `AxxNyy_A<action>_<k>`.
+Action ids in the label files are not contiguous (phase II keeps 41 of
+phase I's 51 actions); the builder maps the sorted distinct ids to 0..40.
+"""
+import dataclasses
+import pathlib
+import re
+
+import numpy as np
+
+from byol_skeleton import skeletons
+from data_prep import preprocess
+from data_prep import report
+
+LAYOUT = skeletons.get_layout('ntu25')
+NUM_CLASSES = 41
+NUM_PERSONS = 2
+VIEWS = {'L': 1, 'M': 2, 'R': 3}
+MIN_FRAMES = 1
+
+_NUMBERS_PER_LINE = NUM_PERSONS * LAYOUT.num_joints * 3
+_NAME_RE = re.compile(r'A(\d+)N(\d+)-([LMR])')
+_TRAIN_HEADER = re.compile(r'training\b', re.IGNORECASE)
+_TEST_HEADER = re.compile(r'(validataion|validation|testing|test)\b',
+                          re.IGNORECASE)
+
+
+@dataclasses.dataclass(frozen=True)
+class PkuName:
+  name: str  # the video, e.g. 'A01N01-L'
+  group: int  # Axx
+  subject: int  # Nyy
+  view: int  # L/M/R -> 1/2/3
+
+  @property
+  def video_key(self) -> str:
+    """The video without its view: the three views share it."""
+    return self.name.rsplit('-', 1)[0]
+
+
+def parse_name(path) -> PkuName:
+  stem = pathlib.PurePath(path).name.removesuffix('.txt')
+  match = _NAME_RE.fullmatch(stem)
+  if not match:
+    raise ValueError(
+        f'{path}: unknown PKU-MMD II file name {stem!r}; expected AxxNyy-V.txt '
+        'with V one of L, M, R, e.g. A01N01-L.txt')
+  return PkuName(stem, int(match[1]), int(match[2]), VIEWS[match[3]])
+
+
+def read_split_file(path) -> dict[str, frozenset[str]]:
+  """{'train': video names, 'test': video names} of a PKU-MMD split file."""
+  with open(path) as f:
+    lines = f.read().splitlines()
+  names = {}
+  split = None
+  for index, line in enumerate(lines):
+    text = line.strip()
+    if _TRAIN_HEADER.match(text) or _TEST_HEADER.match(text):
+      split = 'train' if _TRAIN_HEADER.match(text) else 'test'
+      if split in names:
+        raise report.MalformedFile(path, index + 1, f'second {split} header')
+      names[split] = set()
+    elif text:
+      if split is None:
+        raise report.MalformedFile(
+            path, index + 1, 'expected a "Training videos:" header line')
+      names[split].update(n.strip().removesuffix('.txt')
+                          for n in text.split(',') if n.strip())
+  for split in ('train', 'test'):
+    if not names.get(split):
+      raise report.MalformedFile(
+          path, None, f'no {split} video names (expected "Training videos:" '
+          'and "Validataion videos:" lines, each followed by names)')
+  both = names['train'] & names['test']
+  if both:
+    raise report.MalformedFile(
+        path, None, f'videos in both splits: {sorted(both)[:5]}')
+  return {split: frozenset(videos) for split, videos in names.items()}
+
+
+def read_skeleton_txt(path) -> np.ndarray:
+  """(T, 2, 25, 3) float32 of a per-video skeleton file."""
+  with open(path) as f:
+    lines = f.read().splitlines()
+  while lines and not lines[-1].strip():
+    lines.pop()
+  try:
+    values = np.array(' '.join(lines).split(), dtype=np.float64)
+  except ValueError:
+    values = None
+  if values is None or values.size != len(lines) * _NUMBERS_PER_LINE:
+    for index, line in enumerate(lines):  # Locate the bad line.
+      fields = line.split()
+      if len(fields) != _NUMBERS_PER_LINE:
+        raise report.MalformedFile(
+            path, index + 1, f'expected {_NUMBERS_PER_LINE} numbers '
+            f'(2 persons x 25 joints x xyz), got {len(fields)}')
+      for field in fields:
+        try:
+          float(field)
+        except ValueError:
+          raise report.MalformedFile(
+              path, index + 1, f'expected a number, got {field!r}') from None
+  skeleton = values.reshape(len(lines), NUM_PERSONS, LAYOUT.num_joints, 3)
+  bad = ~np.isfinite(skeleton).all(axis=(1, 2, 3))
+  if bad.any():
+    raise report.MalformedFile(path, int(np.argmax(bad)) + 1,
+                               'non-finite joint coordinate')
+  return skeleton.astype(np.float32)
+
+
+def read_labels(path) -> list[tuple[int, int, int]]:
+  """[(action_id, start, end)] of a label file, in file order."""
+  instances = []
+  with open(path) as f:
+    for index, line in enumerate(f):
+      if not line.strip():
+        continue
+      fields = [field.strip() for field in line.split(',')]
+      try:
+        action, start, end = (int(field) for field in fields[:3])
+        ok = len(fields) in (3, 4) and 0 <= start < end and action > 0
+      except ValueError:
+        ok = False
+      if not ok:
+        raise report.MalformedFile(
+            path, index + 1, 'expected "action_id,start_frame,end_frame'
+            f'[,confidence]" with 0 <= start < end, got {line.strip()!r}')
+      instances.append((action, start, end))
+  return instances
+
+
+def load_video(item: tuple[str, str], label_index: dict[int, int]
+               ) -> report.Loaded:
+  """The trimmed instances of one video; `label_index` maps action id -> label."""
+  skeleton_path, label_path = item
+  name = parse_name(skeleton_path)
+  skeleton = read_skeleton_txt(skeleton_path)
+  loaded = report.Loaded()
+  occurrence = {}
+  instances = read_labels(label_path)
+  order = sorted(range(len(instances)), key=lambda i: instances[i][1])
+  for index in order:
+    action, start, end = instances[index]
+    if action not in label_index:
+      raise report.MalformedFile(
+          label_path, None, f'action id {action} is not one of the dataset\'s '
+          f'{len(label_index)} ids')
+    k = occurrence[action] = occurrence.get(action, -1) + 1
+    sample_name = f'{name.name}_{index:03d}'
+    try:
+      if start >= len(skeleton):
+        raise report.SkipSample(
+            report.TOO_FEW_FRAMES, f'frames [{start}, {end}) lie beyond the '
+            f'{len(skeleton)} frames of {skeleton_path}')
+      instance = preprocess.canonical_or_skip(
+          skeleton[start:end], LAYOUT, MIN_FRAMES)
+    except report.SkipSample as e:
+      loaded.skips.append((e.reason, sample_name, str(e)))
+      continue
+    loaded.examples.append((sample_name, {
+        'skeleton': instance,
+        'label': label_index[action],
+        'subject': name.subject,
+        'view': name.view,
+        'setup': name.group,
+        'sequence_key': f'{name.video_key}_A{action:02d}_{k}',
+        'sample_name': sample_name,
+    }))
+  return loaded

@@ -1,0 +1,103 @@
+"""What a build kept, skipped and dropped, and the errors that decide it.
+
+Readers raise `MalformedFile` (the file breaks its format) or `SkipSample`
+(well-formed but unusable). A builder's per-item loader returns a `Loaded`;
+`load_safely` turns a raised error into a counted skip, so one bad file never
+stops a build. `BuildReport` sums the `Loaded`s and prints the end-of-build
+summary. Kept free of TFDS so pool workers import it cheaply.
+"""
+import collections
+import dataclasses
+from typing import Any, Callable
+
+# Skip reasons: the report's keys.
+MISSING_LIST = 'in the missing-skeleton list'
+UNREADABLE = 'unreadable file'
+NO_BODY = 'no body in any frame'
+ONLY_NOISE = 'only noise bodies'
+TOO_FEW_FRAMES = 'too few frames'
+NOT_IN_DATASET = 'not part of this dataset'
+NOT_IN_SPLIT = 'in neither split'
+
+# How many skipped names per reason the report prints.
+_SHOWN_PER_REASON = 5
+
+
+class MalformedFile(ValueError):
+  """A raw file that breaks its format; the message names file and line."""
+
+  def __init__(self, path, line: int | None, message: str):
+    where = f'{path}:{line}' if line is not None else f'{path}'
+    super().__init__(f'{where}: {message}')
+
+
+class SkipSample(Exception):
+  """A readable sample that cannot become an example, counted under `reason`."""
+
+  def __init__(self, reason: str, message: str):
+    super().__init__(message)
+    self.reason = reason
+
+
+@dataclasses.dataclass
+class Loaded:
+  """What one work item (a raw file) gave."""
+  examples: list[tuple[str, dict[str, Any]]] = dataclasses.field(
+      default_factory=list)
+  # (reason, sample name, message)
+  skips: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
+  # Bodies removed by denoising, by reason.
+  dropped_bodies: collections.Counter = dataclasses.field(
+      default_factory=collections.Counter)
+
+
+def load_safely(load_fn: Callable[[Any], Loaded],
+                named_item: tuple[str, Any]) -> Loaded:
+  """`load_fn(item)`, with a bad or unusable file turned into one skip."""
+  name, item = named_item
+  try:
+    return load_fn(item)
+  except SkipSample as e:
+    return Loaded(skips=[(e.reason, name, str(e))])
+  except (MalformedFile, OSError, UnicodeDecodeError) as e:
+    return Loaded(skips=[(UNREADABLE, name, str(e))])
+
+
+@dataclasses.dataclass
+class BuildReport:
+  """Counts over a whole build (all splits)."""
+  examples: collections.Counter = dataclasses.field(
+      default_factory=collections.Counter)
+  skipped: collections.Counter = dataclasses.field(
+      default_factory=collections.Counter)
+  dropped_bodies: collections.Counter = dataclasses.field(
+      default_factory=collections.Counter)
+  skipped_names: dict[str, list[str]] = dataclasses.field(
+      default_factory=dict)
+
+  def add(self, split: str, loaded: Loaded):
+    self.examples[split] += len(loaded.examples)
+    self.dropped_bodies.update(loaded.dropped_bodies)
+    for reason, name, message in loaded.skips:
+      self.add_skip(reason, name, message)
+
+  def add_skip(self, reason: str, name: str, message: str = ''):
+    self.skipped[reason] += 1
+    shown = self.skipped_names.setdefault(reason, [])
+    if len(shown) < _SHOWN_PER_REASON:
+      shown.append(f'{name}: {message}' if message else name)
+
+  def format(self) -> str:
+    lines = ['examples: ' + (', '.join(
+        f'{split} {n}' for split, n in sorted(self.examples.items())) or 'none')]
+    lines.append(f'skipped: {sum(self.skipped.values())}')
+    for reason, n in sorted(self.skipped.items()):
+      lines.append(f'  {reason}: {n}')
+      lines.extend(f'    {shown}' for shown in self.skipped_names[reason])
+      if n > len(self.skipped_names[reason]):
+        lines.append('    ...')
+    lines.append(
+        f'bodies dropped: {sum(self.dropped_bodies.values())}')
+    lines.extend(f'  {reason}: {n}'
+                 for reason, n in sorted(self.dropped_bodies.items()))
+    return '\n'.join(lines)

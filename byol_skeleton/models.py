@@ -1,0 +1,190 @@
+"""ST-GCN encoder (Yan et al. 2018), MLP heads and a linear classifier.
+
+Internal activation layout: (V, B, T, C) with B = N * M (persons folded into
+the batch), joints outermost. Why: both hot ops become plain matmuls/convs on
+free reshapes, with no transposes inside the network:
+  * graph aggregation over joints is ONE matmul (K*V, V) @ (V, B*T*C);
+  * the 1x1 conv from K*C_in to C_out is K matmuls on contiguous row blocks
+    (V*B*T, C_in) of that result;
+  * the temporal conv is a 1-D conv on (V*B, T, C) ('NWC'), which XLA:CPU runs
+    near matmul peak forward and backward (a (9,1) 2-D conv's backward runs at
+    about half);
+  * BN is a reduction over all axes but the last.
+See `_graph_conv` for the timings that chose this over other layouts.
+
+Init: conv/dense kernels He-normal (fan-in, every conv is followed by BN and
+ReLU), biases zero, BN scale 1 / bias 0, edge importance 1 (as the reference).
+"""
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from byol_skeleton import graph
+from byol_skeleton import skeletons
+from byol_skeleton.layers import BatchNorm
+
+# (output channels at width 1, temporal stride) of the 10 ST-GCN blocks.
+BLOCKS = ((64, 1), (64, 1), (64, 1), (64, 1), (128, 2), (128, 1), (128, 1),
+          (256, 2), (256, 1), (256, 1))
+TEMPORAL_KERNEL = 9
+
+_kernel_init = nn.initializers.variance_scaling(2.0, 'fan_in', 'normal')
+
+
+def block_channels(width: float) -> tuple[int, ...]:
+  """Output channels of every block; the last is the feature dimension."""
+  if width <= 0:
+    raise ValueError(f'model width must be positive, got {width}')
+  return tuple(max(1, round(c * width)) for c, _ in BLOCKS)
+
+
+def _graph_conv(x, kernel, bias, adjacency):
+  """sum_k A_k^T (x W_k + b_k) over joints, in the (V, B, T, C) layout.
+
+  Equal to the reference 1x1 conv to K*C_out followed by
+  einsum('nkctv,kvw->nctw'), reordered: aggregate the C_in input channels over
+  joints first (one matmul), then contract K*C_in -> C_out. The conv bias goes
+  through the aggregation as bias_k times the column sums of A_k.
+
+  x: (V, B, T, C_in); kernel: (K, C_in, C_out); bias: (K, C_out);
+  adjacency: (K, V, V), [k, v, w] = weight of joint v's message to joint w.
+  """
+  v, b, t, c = x.shape
+  k, _, out = kernel.shape
+  a_t = jnp.swapaxes(adjacency, 1, 2).reshape(k * v, v).astype(x.dtype)
+  z = (a_t @ x.reshape(v, b * t * c)).reshape(k, v * b * t, c)
+  y = sum(z[i] @ kernel[i] for i in range(k))
+  joint_bias = jnp.einsum('kvw,ko->wo', adjacency, bias)
+  return y.reshape(v, b, t, out) + joint_bias[:, None, None, :].astype(y.dtype)
+
+
+def _temporal_conv(x, kernel, bias, stride):
+  """(9, 1) conv over time as a 1-D conv on (V*B, T, C), 'same' padding."""
+  v, b, t, c = x.shape
+  pad = (kernel.shape[0] - 1) // 2
+  y = jax.lax.conv_general_dilated(
+      x.reshape(v * b, t, c), kernel, (stride,), [(pad, pad)],
+      dimension_numbers=('NWC', 'WIO', 'NWC'))
+  return (y + bias).reshape(v, b, y.shape[1], kernel.shape[-1])
+
+
+class STGCNBlock(nn.Module):
+  """GCN -> BN -> ReLU -> TCN -> BN -> dropout -> + residual -> ReLU."""
+  features: int
+  stride: int = 1
+  residual: bool = True
+  dropout: float = 0.0
+  dtype: Any = jnp.float32
+  bn_momentum: float = 0.9
+
+  @nn.compact
+  def __call__(self, x, adjacency, train: bool):
+    """x: (V, B, T, C_in) -> (V, B, ceil(T / stride), features)."""
+    c_in, out, dtype = x.shape[-1], self.features, self.dtype
+    k = adjacency.shape[0]
+    importance = self.param('edge_importance', nn.initializers.ones,
+                            adjacency.shape, jnp.float32)
+    gcn_kernel = self.param('gcn_kernel', _kernel_init, (k, c_in, out),
+                            jnp.float32)
+    gcn_bias = self.param('gcn_bias', nn.initializers.zeros, (k, out),
+                          jnp.float32)
+    tcn_kernel = self.param('tcn_kernel', _kernel_init,
+                            (TEMPORAL_KERNEL, out, out), jnp.float32)
+    tcn_bias = self.param('tcn_bias', nn.initializers.zeros, (out,),
+                          jnp.float32)
+    bn = lambda name: BatchNorm(self.bn_momentum, dtype=dtype, name=name)
+
+    h = _graph_conv(x.astype(dtype), gcn_kernel.astype(dtype),
+                    gcn_bias.astype(dtype), adjacency * importance)
+    h = nn.relu(bn('gcn_bn')(h, not train))
+    h = _temporal_conv(h, tcn_kernel.astype(dtype), tcn_bias.astype(dtype),
+                       self.stride)
+    h = bn('tcn_bn')(h, not train)
+    h = nn.Dropout(self.dropout)(h, deterministic=not train)
+    if not self.residual:
+      return nn.relu(h)
+    if c_in == out and self.stride == 1:
+      res = x
+    else:
+      res = nn.Dense(out, dtype=dtype, kernel_init=_kernel_init,
+                     name='residual_conv')(x[:, :, ::self.stride])
+      res = bn('residual_bn')(res, not train)
+    return nn.relu(h + res.astype(h.dtype))
+
+
+class STGCN(nn.Module):
+  """ST-GCN encoder: (N, T, M, V, C) skeletons -> (N, block_channels[-1])."""
+  layout: str
+  width: float = 1.0
+  partition: str = 'reference'
+  dropout: float = 0.0
+  dtype: Any = jnp.float32
+  bn_momentum: float = 0.9
+
+  @nn.compact
+  def __call__(self, x, train: bool):
+    layout = skeletons.get_layout(self.layout)
+    if x.ndim != 5 or x.shape[3] != layout.num_joints:
+      raise ValueError(
+          f'STGCN expects (N, T, M, V={layout.num_joints}, C) input for layout '
+          f'{self.layout!r}, got shape {x.shape}')
+    n, t, m, v, c = x.shape
+    adjacency = jnp.asarray(graph.spatial_partition(layout, self.partition))
+    # Input BN over the V*C channels, persons folded into the batch.
+    x = BatchNorm(self.bn_momentum, dtype=self.dtype, name='data_bn')(
+        x.reshape(n, t, m, v * c), not train)
+    h = x.reshape(n, t, m, v, c).transpose(3, 0, 2, 1, 4).reshape(
+        v, n * m, t, c)
+    for i, (features, (_, stride)) in enumerate(
+        zip(block_channels(self.width), BLOCKS)):
+      h = STGCNBlock(features, stride, residual=i > 0, dropout=self.dropout,
+                     dtype=self.dtype, bn_momentum=self.bn_momentum,
+                     name=f'block{i + 1}')(h, adjacency, train)
+    # Global average pool over joints and time, then mean over persons.
+    h = jnp.mean(h.astype(jnp.float32), axis=(0, 2))
+    return h.reshape(n, m, -1).mean(axis=1)
+
+
+class MLPHead(nn.Module):
+  """Dense -> BN -> ReLU -> Dense: BYOL's projector and predictor."""
+  hidden: int
+  out: int
+  dtype: Any = jnp.float32
+  bn_momentum: float = 0.9
+
+  @nn.compact
+  def __call__(self, x, train: bool):
+    x = nn.Dense(self.hidden, dtype=self.dtype)(x)
+    x = BatchNorm(self.bn_momentum, dtype=self.dtype)(x, not train)
+    return nn.Dense(self.out, dtype=self.dtype)(nn.relu(x))
+
+
+class Classifier(nn.Module):
+  """STGCN encoder + Dense(num_classes).
+
+  Parameters live under 'encoder' (exactly an STGCN's tree, so pretrained
+  encoder variables drop in) and 'head'. `__call__` returns logits;
+  `model.apply(variables, x, train, method=Classifier.features)` returns the
+  encoder's features (N, block_channels(width)[-1]).
+  """
+  num_classes: int
+  layout: str
+  width: float = 1.0
+  partition: str = 'reference'
+  dropout: float = 0.0
+  dtype: Any = jnp.float32
+  bn_momentum: float = 0.9
+
+  def setup(self):
+    self.encoder = STGCN(self.layout, self.width, self.partition, self.dropout,
+                         self.dtype, self.bn_momentum)
+    self.head = nn.Dense(self.num_classes)
+
+  def features(self, x, train: bool):
+    return self.encoder(x, train)
+
+  def __call__(self, x, train: bool):
+    return self.head(self.features(x, train))

@@ -7,14 +7,12 @@ shards of the schema in `features.py`. Files that cannot become examples are
 counted, not fatal; `builder.report` holds the counts after a build.
 """
 import functools
-import inspect
 import logging
 import multiprocessing
 import os
 import pathlib
 from typing import Any, Callable, Iterable
 
-from etils import epath
 import tensorflow_datasets as tfds
 import tqdm
 
@@ -63,13 +61,9 @@ class SkeletonBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   # Module-level function (picklable): loader input -> report.Loaded.
   LOAD_FN: Callable[[Any], report.Loaded]
 
-  # TFDS 4.9.10's own `code_path` lazily imports the `importlib_resources`
-  # backport (not a dependency) for any builder defined inside a package;
-  # this is its fallback, which is all it needs here.
-  @tfds.core.utils.classproperty
-  @classmethod
-  def code_path(cls) -> epath.Path:
-    return epath.Path(inspect.getfile(cls))
+  # Nothing is downloaded, so there are no checksums to look up next to the
+  # code; tfds' lookup would import `importlib_resources`, absent on 3.11.
+  code_path = None
 
   def __init__(self, *, num_workers: int | None = None, **kwargs):
     kwargs.setdefault('file_format', 'array_record')

@@ -1,0 +1,430 @@
+"""Host input pipeline: TFDS array_record shards -> padded numpy batches.
+
+Every process computes the same global order (a fresh permutation per epoch
+from `config.seed`) cut into global batches, and reads only its own slice of
+each one. The global batches are therefore the same for any process count,
+the processes' shares are disjoint, and the iterator state is one integer
+(the next step), which restores exactly with any `data.worker_count`.
+
+Batch formats (this process's share B = global batch / process count):
+  pretraining: 'skeleton_1', 'skeleton_2' (B, max_frames, M, V, 3) float32,
+    'length_1', 'length_2' (B,) int32, 'label' (B,) int32;
+  evaluation: 'skeleton', 'length', 'label', 'mask' (B,) bool (False on the
+    padding examples that fill a last partial batch).
+Frames past `length` are zeros; sequences longer than `data.max_frames` are
+cropped to their first `max_frames` frames.
+
+Reading is random access (`tfds.data_source`), so memory holds only the
+per-example metadata (a few integers each), never the dataset.
+"""
+import dataclasses
+import functools
+import json
+import os
+import pathlib
+import sys
+
+import grain
+import jax
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+import numpy as np
+import tensorflow_datasets as tfds
+from tensorflow_datasets.proto import tf_example_pb2
+
+from byol_skeleton import errors
+from byol_skeleton import skeletons
+
+MESH_AXIS = 'batch'
+# Batches read ahead by the background thread; each holds a whole batch.
+_PREFETCH = 2
+
+
+def _data_dir(data) -> str:
+  return (data.data_dir or os.environ.get('TFDS_DATA_DIR')
+          or os.path.expanduser('~/tensorflow_datasets'))
+
+
+def open_source(data, split: str, raw: bool = False):
+  """The random-access source of one TFDS split ('train' / 'test') of `data`.
+
+  raw=True returns serialized records (for reading metadata cheaply).
+  """
+  name = f'{data.dataset}/{data.split}'
+  method = (tfds.decode.DeserializeMethod.RAW_BYTES if raw else
+            tfds.decode.DeserializeMethod.DESERIALIZE_AND_DECODE)
+  try:
+    return tfds.data_source(name, split=split, data_dir=data.data_dir or None,
+                            download=False, deserialize_method=method)
+  except (tfds.core.registered.DatasetNotFoundError, AssertionError) as e:
+    manual = '' if data.dataset == 'synthetic' else ' --manual_dir=RAW_DIR'
+    raise errors.UserError(
+        f'No {split!r} shards of dataset {name} in data_dir '
+        f'{_data_dir(data)}; build them with `python -m data_prep.build '
+        f'--dataset={data.dataset}{manual} --data_dir={_data_dir(data)}`.'
+    ) from e
+
+
+@dataclasses.dataclass(frozen=True)
+class Metadata:
+  """Per-example scalars of one split, in record order."""
+  label: np.ndarray  # (N,) int32
+  view: np.ndarray  # (N,) int32, camera id
+  subject: np.ndarray  # (N,) int32
+  sequence_key: np.ndarray  # (N,) bytes; camera views of a recording share it
+
+
+@dataclasses.dataclass(frozen=True)
+class _DataRef:
+  """The fields of `config.data` that name a dataset (hashable for caching)."""
+  dataset: str
+  split: str
+  data_dir: str
+
+
+@functools.lru_cache(maxsize=8)
+def _read_metadata(dataset: str, protocol: str, data_dir: str, split: str):
+  data = _DataRef(dataset, protocol, data_dir)
+  source = open_source(data, split, raw=True)
+  cols = {'label': [], 'view': [], 'subject': [], 'sequence_key': []}
+  # Parsing the tf.Example proto is ~10x cheaper than TFDS' full decode and
+  # skips the skeleton; these scalar features are int64 / bytes lists.
+  for i in range(len(source)):
+    feature = tf_example_pb2.Example.FromString(source[i]).features.feature
+    for k in ('label', 'view', 'subject'):
+      cols[k].append(feature[k].int64_list.value[0])
+    cols['sequence_key'].append(feature['sequence_key'].bytes_list.value[0])
+  return Metadata(
+      **{k: np.asarray(cols[k], np.int32) for k in ('label', 'view', 'subject')},
+      sequence_key=np.asarray(cols['sequence_key'], object))
+
+
+def read_metadata(data, split: str) -> Metadata:
+  """Labels, views, subjects and sequence keys of a split; cached per process."""
+  return _read_metadata(data.dataset, data.split, data.data_dir, split)
+
+
+def group_by_sequence(keys: np.ndarray):
+  """(members, offsets): record ids of sequence g are members[offsets[g]:offsets[g+1]].
+
+  Sequences are numbered in order of their first record, members in record
+  order, so the grouping depends only on the records.
+  """
+  _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+  rank = np.argsort(np.argsort(first))  # unique (sorted) id -> first-seen id
+  group = rank[inverse]
+  members = np.argsort(group, kind='stable')
+  offsets = np.concatenate([[0], np.cumsum(np.bincount(group))])
+  return members, offsets
+
+
+def class_balanced_subset(labels, fraction: float, seed: int) -> np.ndarray:
+  """Sorted indices of `fraction` of each class (at least one per class).
+
+  Each class keeps round(fraction * its size) examples drawn without
+  replacement, so class proportions are kept; the same (labels, fraction,
+  seed) always gives the same indices.
+  """
+  labels = np.asarray(labels)
+  if not 0 < fraction <= 1:
+    raise errors.UserError(
+        f'labelled fraction must be in (0, 1], got {fraction}.')
+  rng = np.random.default_rng(seed)
+  picked = []
+  for c in np.unique(labels):
+    members = np.flatnonzero(labels == c)
+    k = max(1, int(round(fraction * len(members))))
+    picked.append(rng.choice(members, k, replace=False))
+  return np.sort(np.concatenate(picked))
+
+
+def save_subset(directory, indices, **info) -> pathlib.Path:
+  """Writes DIRECTORY/subset.json: {'indices': [...], **info}; returns the path."""
+  path = pathlib.Path(directory) / 'subset.json'
+  path.parent.mkdir(parents=True, exist_ok=True)
+  path.write_text(json.dumps(
+      {**info, 'indices': [int(i) for i in indices]}, indent=None))
+  return path
+
+
+@functools.lru_cache(maxsize=2)
+def _permutation(num_items: int, seed: int, epoch: int) -> np.ndarray:
+  return np.random.default_rng([seed, 0, epoch]).permutation(num_items)
+
+
+@dataclasses.dataclass(frozen=True)
+class Order:
+  """Which items this process takes at each step.
+
+  Epoch e is a permutation of the items (identity without shuffle) cut into
+  global batches; process p takes the p-th contiguous slice of each. Without
+  drop_remainder the last batch is completed with invalid positions.
+  """
+  num_items: int
+  global_batch: int
+  process_index: int
+  process_count: int
+  shuffle: bool
+  drop_remainder: bool
+  seed: int
+
+  @property
+  def local_batch(self) -> int:
+    return self.global_batch // self.process_count
+
+  @property
+  def steps_per_epoch(self) -> int:
+    if self.drop_remainder:
+      return self.num_items // self.global_batch
+    return -(-self.num_items // self.global_batch)
+
+  def items(self, step: int):
+    """(item ids (local_batch,) int64, valid (local_batch,) bool) at `step`."""
+    epoch, k = divmod(step, self.steps_per_epoch)
+    start = k * self.global_batch + self.process_index * self.local_batch
+    pos = np.arange(start, start + self.local_batch)
+    valid = pos < self.num_items
+    pos = np.where(valid, pos, 0)
+    if self.shuffle:
+      pos = _permutation(self.num_items, self.seed, epoch)[pos]
+    return pos, valid
+
+
+def _process(process_index, process_count):
+  if process_index is None:
+    return jax.process_index(), jax.process_count()
+  return process_index, process_count
+
+
+class _Batches:
+  """Reads and pads records; subclasses map a step to a batch.
+
+  Holds only what a worker process needs (it is pickled to them).
+  """
+
+  def __init__(self, source, order: Order, max_frames: int):
+    self.source = source
+    self.order = order
+    self.max_frames = max_frames
+
+  def read(self, ids):
+    """Padded (len(ids), max_frames, M, V, 3), lengths, labels of records."""
+    unique, inverse = np.unique(ids, return_inverse=True)
+    records = self.source.__getitems__(unique.tolist())
+    shape = records[0]['skeleton'].shape[1:]
+    padded = np.zeros((len(ids), self.max_frames, *shape), np.float32)
+    lengths = np.zeros(len(ids), np.int32)
+    labels = np.zeros(len(ids), np.int32)
+    for i, r in enumerate(inverse):
+      x = records[r]['skeleton'][:self.max_frames]
+      padded[i, :len(x)] = x
+      lengths[i], labels[i] = len(x), records[r]['label']
+    return padded, lengths, labels
+
+
+class _PairBatches(_Batches):
+  """Step -> two views of each item (a group of records) of the step."""
+
+  def __init__(self, source, order, max_frames, members, offsets, seed):
+    super().__init__(source, order, max_frames)
+    self.members, self.offsets, self.seed = members, offsets, seed
+
+  def __call__(self, step: int) -> dict:
+    o = self.order
+    groups, _ = o.items(step)
+    # Drawn for the whole global batch: independent of the process count.
+    u = np.random.default_rng([self.seed, 1, step]).random((o.global_batch, 2))
+    u = u[o.process_index * o.local_batch:][:o.local_batch]
+    start, count = self.offsets[groups], np.diff(self.offsets)[groups]
+    picks = self.members[start[:, None] + (u * count[:, None]).astype(int)]
+    x, lengths, labels = self.read(picks.T.reshape(-1))
+    b = len(groups)
+    return dict(skeleton_1=x[:b], length_1=lengths[:b], skeleton_2=x[b:],
+                length_2=lengths[b:], label=labels[:b])
+
+
+class _LabelledBatches(_Batches):
+  """Step -> single views with labels and a validity mask."""
+
+  def __init__(self, source, order, max_frames, indices):
+    super().__init__(source, order, max_frames)
+    self.indices = indices
+
+  def __call__(self, step: int) -> dict:
+    items, valid = self.order.items(step)
+    x, lengths, labels = self.read(self.indices[items])
+    x[~valid] = 0.0
+    lengths[~valid] = 1  # a harmless length for masked padding examples
+    labels[~valid] = 0
+    return dict(skeleton=x, length=lengths, label=labels, mask=valid)
+
+
+def _check_source(data, source):
+  layout = skeletons.get_layout(data.layout)
+  stored = tuple(source.dataset_info.features['skeleton'].shape[1:])
+  expected = (data.num_persons, layout.num_joints, 3)
+  if stored != expected:
+    raise errors.UserError(
+        f'{data.dataset}/{data.split} stores skeletons of shape (T, M, V, 3) = '
+        f'(T, *{stored}) but the config asks for (T, *{expected}) '
+        f'(data.num_persons={data.num_persons}, data.layout={data.layout!r}).')
+  return source
+
+
+def _check_batch(order: Order, what: str):
+  if order.global_batch % order.process_count:
+    raise errors.UserError(
+        f'batch size {order.global_batch} does not split over '
+        f'{order.process_count} processes; use a multiple of '
+        f'{order.process_count}.')
+  if order.steps_per_epoch < 1:
+    raise errors.UserError(
+        f'batch size {order.global_batch} is larger than the '
+        f'{order.num_items} {what}; use a smaller batch.')
+
+
+class _Loader:
+  """A stateful iterator of batches `make_batch(step)`; state = next step.
+
+  Batches are built ahead in a background thread (or `worker_count`
+  processes); the state counts batches handed out, so it does not depend on
+  how far reading has run ahead, nor on the worker count.
+  """
+
+  def __init__(self, make_batch: _Batches, total_steps: int, workers: int):
+    self.make_batch = make_batch
+    self.order = make_batch.order
+    self._total = total_steps
+    self._workers = workers
+    self._step = 0
+    self._it = None
+
+  @property
+  def steps_per_epoch(self) -> int:
+    return self.order.steps_per_epoch
+
+  def _iterator(self, start: int):
+    ds = grain.MapDataset.range(start, self._total).map(self.make_batch)
+    if self._workers > 0:
+      return iter(ds.to_iter_dataset(grain.ReadOptions(
+          num_threads=1, prefetch_buffer_size=1)).mp_prefetch(
+              grain.MultiprocessingOptions(num_workers=self._workers,
+                                           per_worker_buffer_size=1)))
+    return iter(ds.to_iter_dataset(grain.ReadOptions(
+        num_threads=1, prefetch_buffer_size=_PREFETCH)))
+
+  def next_batch(self) -> dict:
+    if self._it is None:
+      self._it = self._iterator(self._step)
+    batch = next(self._it)
+    self._step += 1
+    return batch
+
+  def __iter__(self):
+    return self
+
+  def __next__(self):
+    return self.next_batch()
+
+  def _fingerprint(self) -> dict:
+    o = self.order
+    return dict(num_items=o.num_items, global_batch=o.global_batch,
+                seed=o.seed, shuffle=o.shuffle)
+
+  def get_state(self) -> dict:
+    """JSON-serialisable; `set_state` of it resumes with identical batches."""
+    return dict(step=self._step, **self._fingerprint())
+
+  def set_state(self, state: dict) -> None:
+    saved = {k: state.get(k) for k in self._fingerprint()}
+    if saved != self._fingerprint():
+      raise errors.UserError(
+          f'the saved input state {saved} does not match this input pipeline '
+          f'{self._fingerprint()}; resume with the same dataset, batch size '
+          'and seed.')
+    self._step = int(state['step'])
+    self.close()
+
+  def close(self):
+    """Stops read-ahead (and worker processes); iteration may go on after."""
+    if self._it is not None and hasattr(self._it, 'close'):
+      self._it.close()
+    self._it = None
+
+
+class PretrainData(_Loader):
+  """Infinite pretraining pairs: skeleton_1/2, length_1/2, label.
+
+  With data.multi_view, an epoch visits every action sequence (its camera
+  views grouped by sequence_key) once and draws two of its views with
+  replacement (paper sec. 3.4); otherwise it visits every view once and uses
+  it as both. Remainders are dropped; each epoch reshuffles.
+  """
+
+  def __init__(self, config, *, process_index=None, process_count=None):
+    data = config.data
+    meta = read_metadata(data, 'train')
+    if data.multi_view:
+      members, offsets = group_by_sequence(meta.sequence_key)
+    else:
+      members, offsets = np.arange(len(meta.label)), np.arange(
+          len(meta.label) + 1)
+    order = Order(len(offsets) - 1, config.pretrain.batch_size,
+                  *_process(process_index, process_count), shuffle=True,
+                  drop_remainder=True, seed=config.seed)
+    _check_batch(order, f'{"action sequences" if data.multi_view else "views"}'
+                 f' of {data.dataset}/{data.split} train')
+    source = _check_source(data, open_source(data, 'train'))
+    super().__init__(
+        _PairBatches(source, order, data.max_frames, members, offsets,
+                     config.seed), sys.maxsize, data.worker_count)
+
+
+class EvalData(_Loader):
+  """Labelled single views: skeleton, length, label, mask.
+
+  `batch_size` is global. Finite (repeat=False): each `for batch in data`
+  yields one epoch from the start, the last batch completed with mask=False
+  examples unless drop_remainder. repeat=True: an endless stream of epochs
+  (reshuffled when shuffle) read with `next_batch()`, resumable from
+  `get_state()`. `indices` restricts it to those records of the split (e.g.
+  from `class_balanced_subset`); `labels` are the labels of its items.
+  """
+
+  def __init__(self, config, split: str, batch_size: int, *, shuffle=False,
+               repeat=False, drop_remainder=False, indices=None, seed=None,
+               process_index=None, process_count=None):
+    data = config.data
+    meta = read_metadata(data, split)
+    self.indices = (np.arange(len(meta.label)) if indices is None
+                    else np.asarray(indices, np.int64))
+    self.labels = meta.label[self.indices]
+    order = Order(len(self.indices), batch_size,
+                  *_process(process_index, process_count), shuffle=shuffle,
+                  drop_remainder=drop_remainder,
+                  seed=config.seed if seed is None else seed)
+    _check_batch(order, f'examples of {data.dataset}/{data.split} {split}')
+    self._repeat = repeat
+    source = _check_source(data, open_source(data, split))
+    super().__init__(
+        _LabelledBatches(source, order, data.max_frames, self.indices),
+        sys.maxsize if repeat else order.steps_per_epoch, data.worker_count)
+
+  def __len__(self):
+    return self.steps_per_epoch
+
+  def __iter__(self):
+    if self._repeat:
+      return self
+    return self._iterator(0)
+
+
+def to_device(batch: dict, mesh) -> dict:
+  """Host batch -> global arrays sharded over the mesh's 'batch' axis.
+
+  Every process passes its own share; the global batch is their concatenation
+  in process order.
+  """
+  sharding = NamedSharding(mesh, P(MESH_AXIS))
+  return jax.tree.map(
+      lambda x: jax.make_array_from_process_local_data(sharding, x), batch)

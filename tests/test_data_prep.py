@@ -1,0 +1,498 @@
+"""Raw readers, preprocessing and builders against independent computations."""
+import collections
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from byol_skeleton import skeletons
+from data_prep import build
+from data_prep import ntu
+from data_prep import nw_ucla
+from data_prep import pku_mmd
+from data_prep import preprocess
+from data_prep import report
+
+NTU25 = skeletons.get_layout('ntu25')
+KINECT20 = skeletons.get_layout('kinect_v1_20')
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _walk_ntu(path):
+  """Frame count, frames per bodyID and first xyz per bodyID, by a bare walk."""
+  rows = [line.split() for line in open(path).read().splitlines()]
+  num_frames, at = int(rows[0][0]), 1
+  frames_per_body, first_xyz = collections.Counter(), {}
+  for _ in range(num_frames):
+    num_bodies, at = int(rows[at][0]), at + 1
+    for _ in range(num_bodies):
+      body_id, num_joints = rows[at][0], int(rows[at + 1][0])
+      first_xyz.setdefault(body_id, [float(v) for v in rows[at + 2][:3]])
+      frames_per_body[body_id] += 1
+      at += 2 + num_joints
+  return num_frames, frames_per_body, first_xyz
+
+
+def _standing(rng, num_frames, x0=0.0, motion=0.02):
+  """(T, 25, 3) body taller than wide, at depth 3 m, moving by `motion`."""
+  template = np.stack([rng.uniform(-0.2, 0.2, 25) + x0,
+                       rng.uniform(-0.8, 0.8, 25),
+                       rng.uniform(2.9, 3.1, 25)], axis=-1)
+  return template + rng.normal(0, motion, (num_frames, 25, 3))
+
+
+def _ntu_text(frames):
+  """A .skeleton file; frames = [[(body_id, joints (V, 3)), ...], ...]."""
+  out = [str(len(frames))]
+  for bodies in frames:
+    out.append(str(len(bodies)))
+    for body_id, joints in bodies:
+      out += [f'{body_id} 0 1 1 1 1 0 0.01 0.02 2', str(len(joints))]
+      out += [' '.join(f'{v:.6f}' for v in xyz) + ' 1 2 3 4 1 0 0 0 2'
+              for xyz in joints]
+  return '\n'.join(out) + '\n'
+
+
+def _write(path, text):
+  path.write_text(text)
+  return path
+
+
+def _pairwise(x):
+  """(..., V, V) distances between the joints of each skeleton."""
+  return np.linalg.norm(x[..., :, None, :] - x[..., None, :, :], axis=-1)
+
+
+def _assert_canonical(out, layout, main=0):
+  first = out[0, main]
+  spine = first[layout.neck] - first[layout.hip]
+  shoulders = first[layout.right_shoulder] - first[layout.left_shoulder]
+  np.testing.assert_allclose(first[layout.hip], 0, atol=1e-6)
+  np.testing.assert_allclose(spine / np.linalg.norm(spine), [0, 1, 0],
+                             atol=1e-6)
+  assert abs(shoulders[2]) < 1e-6 and shoulders[0] > 0
+
+
+# ---------------------------------------------------------- preprocessing
+
+
+def test_preprocess_drops_empty_frames_keeps_shape_and_absent_zeros():
+  rng = np.random.default_rng(0)
+  raw = np.stack([_standing(rng, 20), _standing(rng, 20, x0=1.0)], axis=1)
+  raw[[3, 11]] = 0  # empty frames
+  raw[5:9, 1] = 0  # second person absent
+  out = preprocess.preprocess_sequence(raw, NTU25)
+  kept = np.delete(raw, [3, 11], axis=0)
+  assert out.shape == (18, 2, 25, 3) and out.dtype == np.float32
+  np.testing.assert_array_equal(out[4:8, 1], 0)  # raw frames 5-8
+  # A rigid motion: every distance between joints of a skeleton and between
+  # the two persons, bone lengths included, is unchanged.
+  flat = lambda x: x.reshape(len(x), -1, 3)  # pylint: disable=unnecessary-lambda-assignment
+  present = np.ones(len(kept), bool)
+  present[4:8] = False
+  np.testing.assert_allclose(_pairwise(flat(out[present])),
+                             _pairwise(flat(kept[present])), atol=2e-5)
+  bones = np.array(NTU25.bone_pairs)
+  np.testing.assert_allclose(
+      np.linalg.norm(out[:, 0, bones[:, 0]] - out[:, 0, bones[:, 1]], axis=-1),
+      np.linalg.norm(kept[:, 0, bones[:, 0]] - kept[:, 0, bones[:, 1]],
+                     axis=-1), atol=2e-5)
+  _assert_canonical(out, NTU25)
+
+
+def test_preprocess_is_a_proper_rotation_not_a_mirror():
+  rng = np.random.default_rng(1)
+  raw = _standing(rng, 5)[:, None]
+  out = preprocess.preprocess_sequence(raw, NTU25)
+  # Signed volume of three joint-difference vectors: a mirror flips its sign.
+  vol = lambda x: np.linalg.det(x[0, 0, [1, 4, 8]] - x[0, 0, [0]])  # pylint: disable=unnecessary-lambda-assignment
+  assert np.sign(vol(out)) == np.sign(vol(raw))
+  np.testing.assert_allclose(vol(out), vol(raw), rtol=1e-4)
+
+
+def test_preprocess_main_body_is_first_present_person():
+  rng = np.random.default_rng(2)
+  raw = np.stack([_standing(rng, 6), _standing(rng, 6, x0=1.0)], axis=1)
+  raw[:2, 0] = 0  # person 0 enters late
+  out = preprocess.preprocess_sequence(raw, NTU25)
+  _assert_canonical(out, NTU25, main=1)
+  np.testing.assert_array_equal(out[:2, 0], 0)
+
+
+def test_preprocess_errors():
+  with pytest.raises(ValueError, match='no non-empty frame'):
+    preprocess.preprocess_sequence(np.zeros((4, 2, 25, 3)), NTU25)
+  with pytest.raises(ValueError, match=r'shape \(T, M, 20, 3\)'):
+    preprocess.preprocess_sequence(np.ones((4, 1, 25, 3)), KINECT20)
+  raw = np.ones((4, 1, 25, 3))
+  raw[2, 0, 3, 1] = np.nan
+  with pytest.raises(ValueError, match='non-finite'):
+    preprocess.preprocess_sequence(raw, NTU25)
+  with pytest.raises(report.SkipSample) as info:
+    preprocess.canonical_or_skip(np.ones((3, 1, 25, 3)), NTU25, min_frames=4)
+  assert info.value.reason == report.TOO_FEW_FRAMES
+
+
+# ---------------------------------------------------------------- NTU
+
+
+def test_ntu_samples_parse_to_independently_counted_frames_and_bodies(
+    shared_data):
+  paths = sorted((shared_data / 'ntu_samples').glob('*.skeleton'))
+  assert len(paths) == 12
+  for path in paths:
+    num_frames, frames_per_body, first_xyz = _walk_ntu(path)
+    recording = ntu.read_skeleton_file(path)
+    assert recording.num_frames == num_frames, path.name
+    assert [len(t.frames) for t in recording.tracks] == list(
+        frames_per_body.values()), path.name
+    np.testing.assert_allclose([t.joints[0, 0] for t in recording.tracks],
+                               list(first_xyz.values()), atol=1e-6)
+
+    loaded = ntu.load_example(str(path))
+    (key, example), = loaded.examples
+    skeleton = example['skeleton']
+    assert key == example['sample_name'] == path.stem
+    assert skeleton.shape == (num_frames, 2, 25, 3)  # no empty frame here
+    assert np.any(skeleton[:, 1]) == (len(frames_per_body) == 2)
+    assert example['label'] == int(path.stem[-3:]) - 1
+    _assert_canonical(skeleton, NTU25)
+
+
+def test_ntu_names_and_splits():
+  name = ntu.parse_name('/x/S017C003P020R002A054.skeleton')
+  assert (name.setup, name.camera, name.performer, name.replication,
+          name.action) == (17, 3, 20, 2, 54)
+  assert name.sequence_key == 'S017P020R002A054'
+  for bad in ('S17C003P020R002A054.skeleton', 'S017C003P020R002A054.txt',
+              'readme.skeleton'):
+    with pytest.raises(ValueError, match='unknown NTU file name'):
+      ntu.parse_name(bad)
+  assert len(ntu.NTU60_XSUB_TRAIN_SUBJECTS) == 20
+  assert len(ntu.NTU120_XSUB_TRAIN_SUBJECTS) == 53
+  # NTU-120's cross-subject training set extends NTU-60's (same people).
+  assert ntu.NTU60_XSUB_TRAIN_SUBJECTS < ntu.NTU120_XSUB_TRAIN_SUBJECTS
+  split = lambda n, d, p: ntu.split_of(ntu.parse_name(n), d, p)  # pylint: disable=unnecessary-lambda-assignment
+  assert split('S001C001P038R001A001', 'ntu60', 'xsub') == 'train'
+  assert split('S001C001P039R001A001', 'ntu60', 'xsub') == 'test'
+  assert split('S001C001P001R001A001', 'ntu60', 'xview') == 'test'
+  assert split('S001C002P003R001A001', 'ntu60', 'xview') == 'train'
+  assert split('S018C001P103R001A100', 'ntu120', 'xsub') == 'train'
+  assert split('S018C001P104R001A100', 'ntu120', 'xsub') == 'test'
+  assert split('S018C001P104R001A100', 'ntu120', 'xset') == 'train'
+  assert split('S019C001P001R001A100', 'ntu120', 'xset') == 'test'
+  assert not ntu.in_dataset(ntu.parse_name('S018C001P001R001A061'), 'ntu60')
+
+
+def test_ntu_body_selection(tmp_path):
+  rng = np.random.default_rng(3)
+  t = 40
+  active = _standing(rng, t, motion=0.05)
+  calm = _standing(rng, t, x0=1.0, motion=0.01)
+  calmer = _standing(rng, t, x0=-1.0, motion=0.005)
+  wide = _standing(rng, t, x0=2.0)[..., [1, 0, 2]]  # x/y swapped: lying flat
+  short = _standing(rng, 5, x0=3.0)
+  frames = [[('11', calm[f]), ('12', wide[f]), ('13', active[f])]
+            + ([('14', short[f])] if f < 5 else []) for f in range(t)]
+  recording = ntu.read_skeleton_file(
+      _write(tmp_path / 'S001C001P001R001A001.skeleton', _ntu_text(frames)))
+  skeleton, dropped = ntu.select_bodies(recording)
+  np.testing.assert_allclose(skeleton[:, 0], active, atol=1e-5)  # most motion
+  np.testing.assert_allclose(skeleton[:, 1], calm, atol=1e-5)
+  assert dropped == {ntu.DROP_SHORT: 1, ntu.DROP_SPREAD: 1}
+
+  # A bodyID change (no overlap) continues a slot; a third body at once is
+  # surplus.
+  frames = [[('21', active[f]) if f < 20 else ('22', active[f]),
+             ('23', calm[f]), ('24', calmer[f])] for f in range(t)]
+  recording = ntu.read_skeleton_file(
+      _write(tmp_path / 'S001C001P001R001A002.skeleton', _ntu_text(frames)))
+  skeleton, dropped = ntu.select_bodies(recording)
+  np.testing.assert_allclose(skeleton[:, 0], active, atol=1e-5)
+  np.testing.assert_allclose(skeleton[:, 1], calm, atol=1e-5)
+  assert dropped == {ntu.DROP_SURPLUS: 1}
+
+
+def _good_frames(num_frames=15, num_joints=25):
+  rng = np.random.default_rng(4)
+  body = _standing(rng, num_frames)[:, :num_joints]
+  return [[('7', body[f])] for f in range(num_frames)]
+
+
+def _truncated(tmp):
+  lines = _ntu_text(_good_frames()).splitlines()
+  return _write(tmp / 'S001C001P001R001A001.skeleton',
+                '\n'.join(lines[:3 + 10]) + '\n')
+
+
+def _nan(tmp):
+  text = _ntu_text(_good_frames())
+  lines = text.splitlines()
+  fields = lines[20].split()
+  fields[1] = 'nan'
+  lines[20] = ' '.join(fields)
+  return _write(tmp / 'S001C001P001R001A001.skeleton', '\n'.join(lines))
+
+
+# (file maker, error pattern). Line numbers: 1 frame count, then per frame
+# 1 body count, 1 body info, 1 joint count, 25 joints (28 lines per frame).
+NTU_MALFORMED = {
+    'truncated': (_truncated, r':14: expected a joint line of 12 numbers, '
+                  'got end of file'),
+    'nan': (_nan, r':21: non-finite joint coordinate'),
+    'wrong_joint_count': (
+        lambda tmp: _write(tmp / 'S001C001P001R001A001.skeleton', _ntu_text(
+            _good_frames(num_joints=24))), r':4: expected 25 joints, got 24'),
+    'empty': (lambda tmp: _write(tmp / 'S001C001P001R001A001.skeleton', ''),
+              r':1: expected the frame count, got end of file'),
+    'short_joint_line': (
+        lambda tmp: _write(tmp / 'S001C001P001R001A001.skeleton', _ntu_text(
+            _good_frames()).replace(' 1 2 3 4 1 0 0 0 2\n', ' 1 2 3\n', 1)),
+        r':5: expected a joint line of 12 numbers \(12 fields\), got 6'),
+    'trailing_data': (
+        lambda tmp: _write(tmp / 'S001C001P001R001A001.skeleton',
+                           _ntu_text(_good_frames()) + '1\n'),
+        r':422: expected end of file after 15 frames'),
+}
+
+
+@pytest.mark.parametrize('case', sorted(NTU_MALFORMED))
+def test_ntu_malformed_files_name_file_line_and_expectation(tmp_path, case):
+  make, pattern = NTU_MALFORMED[case]
+  path = make(tmp_path)
+  with pytest.raises(report.MalformedFile,
+                     match=f'S001C001P001R001A001.skeleton{pattern}'):
+    ntu.read_skeleton_file(path)
+  # In a build the same file is counted, not fatal.
+  loaded = report.load_safely(ntu.load_example, ('x', str(path)))
+  assert not loaded.examples
+  assert loaded.skips[0][0] == report.UNREADABLE
+
+
+def test_ntu_unusable_files_are_counted_as_skips(tmp_path):
+  no_body = _write(tmp_path / 'S001C001P001R001A001.skeleton',
+                   _ntu_text([[], []]))
+  short = _write(tmp_path / 'S001C001P001R001A002.skeleton',
+                 _ntu_text(_good_frames(num_frames=ntu.MIN_FRAMES - 1)))
+  unknown = _write(tmp_path / 'S001_C001.skeleton', _ntu_text(_good_frames()))
+  for path, reason in ((no_body, report.NO_BODY),
+                       (short, report.TOO_FEW_FRAMES)):
+    loaded = report.load_safely(ntu.load_example, ('x', str(path)))
+    assert [s[0] for s in loaded.skips] == [reason] and not loaded.examples
+  with pytest.raises(ValueError, match='unknown NTU file name'):
+    ntu.load_example(str(unknown))
+
+
+def test_ntu_missing_list(tmp_path):
+  path = _write(tmp_path / 'list.txt', 'header line\nsecond header\n\n'
+                'S001C002P005R002A008\nS001C002P006R001A008\n')
+  assert ntu.read_missing_list(path) == {'S001C002P005R002A008',
+                                         'S001C002P006R001A008'}
+  with pytest.raises(ValueError, match='no sample names'):
+    ntu.read_missing_list(_write(tmp_path / 'bad.txt', 'nothing\n'))
+
+
+def test_ntu60_build_on_real_samples(shared_data, tmp_path):
+  manual = tmp_path / 'raw' / 'nturgb+d_skeletons'
+  manual.mkdir(parents=True)
+  samples = sorted((shared_data / 'ntu_samples').glob('*.skeleton'))
+  for path in samples:
+    os.symlink(path, manual / path.name)
+  flagged = samples[0].stem
+  _write(tmp_path / 'raw' / 'ntu60.txt', f'header\nheader\n\n{flagged}\n')
+  data_dir = tmp_path / 'tfds'
+  reports = build.build('ntu60', str(tmp_path / 'raw'), str(data_dir),
+                        num_workers=2)
+  assert sorted(reports) == ['xsub', 'xview']
+  names = [p.stem for p in samples[1:]]
+  expected = {
+      # Performers here: 1, 3, 8, 15, 20; of these 1, 8, 15 train in xsub.
+      'xsub': {n for n in names if int(n[9:12]) in (1, 8, 15)},
+      'xview': {n for n in names if int(n[5:8]) in (2, 3)},
+  }
+  for protocol, train_names in expected.items():
+    source = tfds.data_source(f'ntu60/{protocol}', data_dir=str(data_dir))
+    got = {split: {source[split][i]['sample_name'].decode()
+                   for i in range(len(source[split]))}
+           for split in ('train', 'test')}
+    assert got == {'train': train_names, 'test': set(names) - train_names}
+    assert f'{report.MISSING_LIST}: 1' in reports[protocol]
+    example = source['test'][0]
+    name = ntu.parse_name(example['sample_name'].decode())
+    assert example['sequence_key'].decode() == name.sequence_key
+    assert (example['label'], example['view'], example['subject'],
+            example['setup']) == (name.action - 1, name.camera,
+                                  name.performer, name.setup)
+    assert example['skeleton'].shape[1:] == (2, 25, 3)
+
+
+# ---------------------------------------------------------------- NW-UCLA
+
+
+def test_nw_ucla_build_gives_standard_counts(shared_data, tmp_path):
+  data_dir = str(tmp_path / 'tfds')
+  reports = build.build('nw_ucla', str(shared_data / 'nw_ucla'), data_dir,
+                        num_workers=2)
+  assert 'examples: test 464, train 1020' in reports['xview']
+  source = tfds.data_source('nw_ucla/xview', data_dir=data_dir)
+  assert (len(source['train']), len(source['test'])) == (1020, 464)
+  views = {split: {source[split][i]['view'] for i in range(0, 400, 7)}
+           for split in ('train', 'test')}
+  assert views == {'train': {1, 2}, 'test': {3}}
+  example = source['test'][5]
+  name = example['sample_name'].decode()
+  with open(shared_data / 'nw_ucla' / 'all_sqe' / f'{name}.json') as f:
+    raw = json.load(f)
+  expected = preprocess.preprocess_sequence(
+      np.array(raw['skeletons'], np.float32)[:, None], KINECT20)
+  np.testing.assert_array_equal(example['skeleton'], expected)
+  assert example['label'] == raw['label'] - 1
+  assert example['sequence_key'].decode() == name[:-4]
+
+
+def _ucla_json(tmp, name, record):
+  return _write(tmp / f'{name}.json', json.dumps(record))
+
+
+def test_nw_ucla_reader_errors_and_skips(tmp_path):
+  good = np.random.default_rng(5).normal(size=(3, 20, 3)).tolist()
+  path = _ucla_json(tmp_path, 'a01_s02_e03_v03',
+                    {'skeletons': good, 'label': 10})
+  skeleton, label = nw_ucla.read_json(path)
+  assert skeleton.shape == (3, 1, 20, 3) and label == 9
+  cases = {
+      'wrong_joints': ({'skeletons': [[[0, 0, 0]] * 25], 'label': 1},
+                       r'shape \[T\]\[20\]\[3\], got \(1, 25, 3\)'),
+      'bad_label': ({'skeletons': good, 'label': 11},
+                    'expected "label" an integer in 1..10'),
+      'no_key': ({'skeleton': good}, 'expected a JSON object'),
+      'nan': ({'skeletons': [[[float('nan'), 0, 0]] * 20], 'label': 1},
+              'non-finite'),
+  }
+  for case, (record, pattern) in cases.items():
+    with pytest.raises(report.MalformedFile, match=pattern):
+      nw_ucla.read_json(_ucla_json(tmp_path, f'a01_s01_e01_v01_{case}', record))
+  with pytest.raises(report.MalformedFile, match=r'x.json:1: invalid JSON'):
+    nw_ucla.read_json(_write(tmp_path / 'x.json', '{"skeletons": [[['))
+  empty = _ucla_json(tmp_path, 'a01_s01_e01_v01', {'skeletons': [], 'label': 1})
+  loaded = report.load_safely(nw_ucla.load_example, ('x', str(empty)))
+  assert [s[0] for s in loaded.skips] == [report.NO_BODY]
+  with pytest.raises(ValueError, match='unknown NW-UCLA file name'):
+    nw_ucla.parse_name('a1_s01_e01_v01.json')
+
+
+# ---------------------------------------------------------------- PKU-MMD II
+
+
+def _pku_video(rng, num_frames, two_persons):
+  frames = np.zeros((num_frames, 2, 25, 3))
+  frames[:, 0] = _standing(rng, num_frames)
+  if two_persons:
+    frames[:, 1] = _standing(rng, num_frames, x0=1.0)
+  return frames
+
+
+def _write_pku(root, videos, split):
+  """videos: name -> (frames (T, 2, 25, 3), [(action, start, end)])."""
+  (root / 'skeleton').mkdir(parents=True)
+  (root / 'label').mkdir()
+  for name, (frames, instances) in videos.items():
+    _write(root / 'skeleton' / f'{name}.txt', '\n'.join(
+        ' '.join(f'{v:.6f}' for v in frame.ravel()) for frame in frames) + '\n')
+    _write(root / 'label' / f'{name}.txt', ''.join(
+        f'{a},{s},{e},1\n' for a, s, e in instances))
+  _write(root / 'cross_subject_v2.txt',
+         'Training videos: \n' + ', '.join(split['train']) + '\n'
+         'Validataion videos: \n' + ', '.join(split['test']) + '\n')
+
+
+def test_pku_reader_on_tiny_files(tmp_path):
+  rng = np.random.default_rng(6)
+  frames = _pku_video(rng, 30, two_persons=True)
+  frames[12:14, 1] = 0
+  _write_pku(tmp_path, {'A03N07-M': (frames, [(5, 20, 30), (9, 0, 10),
+                                              (5, 2, 6)])},
+             {'train': ['A03N07-M'], 'test': ['A03N07-R']})
+  np.testing.assert_allclose(
+      pku_mmd.read_skeleton_txt(tmp_path / 'skeleton' / 'A03N07-M.txt'),
+      frames, atol=1e-6)
+  assert pku_mmd.read_labels(tmp_path / 'label' / 'A03N07-M.txt') == [
+      (5, 20, 30), (9, 0, 10), (5, 2, 6)]
+  assert pku_mmd.read_split_file(tmp_path / 'cross_subject_v2.txt') == {
+      'train': {'A03N07-M'}, 'test': {'A03N07-R'}}
+  loaded = pku_mmd.load_video(
+      (str(tmp_path / 'skeleton' / 'A03N07-M.txt'),
+       str(tmp_path / 'label' / 'A03N07-M.txt')), {5: 0, 9: 1})
+  examples = dict(loaded.examples)
+  assert sorted(examples) == ['A03N07-M_000', 'A03N07-M_001', 'A03N07-M_002']
+  first, second = examples['A03N07-M_002'], examples['A03N07-M_000']
+  assert first['skeleton'].shape == (4, 2, 25, 3)
+  assert second['skeleton'].shape == (10, 2, 25, 3)
+  # The k-th instance of an action, by start frame, keys it across views.
+  assert (first['sequence_key'], second['sequence_key']) == (
+      'A03N07_A05_0', 'A03N07_A05_1')
+  assert (first['label'], first['view'], first['subject'], first['setup']) == (
+      0, 2, 7, 3)
+  _assert_canonical(examples['A03N07-M_001']['skeleton'], NTU25)
+
+
+def test_pku_malformed(tmp_path):
+  bad = _write(tmp_path / 'A01N01-L.txt', '0 ' * 150 + '\n' + '0 ' * 149)
+  with pytest.raises(report.MalformedFile,
+                     match=r'A01N01-L.txt:2: expected 150 numbers'):
+    pku_mmd.read_skeleton_txt(bad)
+  with pytest.raises(report.MalformedFile, match=r'lab.txt:2: expected'):
+    pku_mmd.read_labels(_write(tmp_path / 'lab.txt', '1,0,5,1\n3,9,4,1\n'))
+  with pytest.raises(report.MalformedFile, match='no test video names'):
+    pku_mmd.read_split_file(_write(tmp_path / 'split.txt',
+                                   'Training videos:\nA01N01-L\n'))
+  with pytest.raises(ValueError, match='unknown PKU-MMD II file name'):
+    pku_mmd.parse_name('A01N01-X.txt')
+
+
+def test_pku_mmd2_build_on_tiny_files(tmp_path):
+  rng = np.random.default_rng(7)
+  # 41 action ids with gaps, as in the release; 2 frames per instance.
+  ids = [i for i in range(1, 52) if i % 5][:41]
+  instances = [(a, 2 * i, 2 * i + 2) for i, a in enumerate(ids)]
+  videos = {name: (_pku_video(rng, 2 * len(ids), two_persons=i == 1),
+                   instances)
+            for i, name in enumerate(('A01N01-L', 'A01N01-M', 'A02N05-R',
+                                      'A02N06-R'))}
+  _write_pku(tmp_path / 'raw', videos,
+             {'train': ['A01N01-L', 'A01N01-M'], 'test': ['A02N05-R']})
+  reports = build.build('pku_mmd2', str(tmp_path / 'raw'),
+                        str(tmp_path / 'tfds'), num_workers=1)
+  assert 'examples: test 41, train 82' in reports['xsub']
+  assert f'{report.NOT_IN_SPLIT}: 1' in reports['xsub']
+  source = tfds.data_source('pku_mmd2/xsub', data_dir=str(tmp_path / 'tfds'))
+  labels = sorted(source['test'][i]['label'] for i in range(41))
+  assert labels == list(range(41))
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def test_build_rejects_bad_arguments(tmp_path):
+  with pytest.raises(ValueError, match=r"unknown protocols \['xset'\]"):
+    build.build('ntu60', str(tmp_path), protocols=['xset'])
+  with pytest.raises(ValueError, match='--manual_dir must be an existing'):
+    build.build('nw_ucla', str(tmp_path / 'absent'))
+  with pytest.raises(ValueError, match='--missing_list applies to ntu'):
+    build.build('nw_ucla', str(tmp_path), missing_list='x.txt')
+
+
+def test_report_format():
+  r = report.BuildReport()
+  r.add('train', report.Loaded(
+      examples=[('a', {})], skips=[(report.NO_BODY, 'b', 'why')],
+      dropped_bodies=collections.Counter({ntu.DROP_SHORT: 2})))
+  r.add_skip(report.MISSING_LIST, 'c')
+  text = r.format()
+  assert 'examples: train 1' in text and 'skipped: 2' in text
+  assert f'{report.NO_BODY}: 1\n    b: why' in text
+  assert f'bodies dropped: 2\n  {ntu.DROP_SHORT}: 2' in text

@@ -24,6 +24,7 @@ import os
 import pathlib
 import sys
 
+from absl import flags
 import grain
 import jax
 from jax.sharding import NamedSharding
@@ -51,18 +52,21 @@ def open_source(data, split: str, raw: bool = False):
   raw=True returns serialized records (for reading metadata cheaply).
   """
   name = f'{data.dataset}/{data.split}'
-  method = (tfds.decode.DeserializeMethod.RAW_BYTES if raw else
-            tfds.decode.DeserializeMethod.DESERIALIZE_AND_DECODE)
   try:
-    return tfds.data_source(name, split=split, data_dir=data.data_dir or None,
-                            download=False, deserialize_method=method)
-  except (tfds.core.registered.DatasetNotFoundError, AssertionError) as e:
+    builder = tfds.builder(name, data_dir=data.data_dir or None)
+    prepared = builder.is_prepared()
+  except tfds.core.registered.DatasetNotFoundError:
+    prepared = False
+  if not prepared:
     manual = '' if data.dataset == 'synthetic' else ' --manual_dir=RAW_DIR'
     raise errors.UserError(
         f'No {split!r} shards of dataset {name} in data_dir '
         f'{_data_dir(data)}; build them with `python -m data_prep.build '
-        f'--dataset={data.dataset}{manual} --data_dir={_data_dir(data)}`.'
-    ) from e
+        f'--dataset={data.dataset}{manual} --data_dir={_data_dir(data)}`.')
+  return builder.as_data_source(
+      split, deserialize_method=(
+          tfds.decode.DeserializeMethod.RAW_BYTES if raw else
+          tfds.decode.DeserializeMethod.DESERIALIZE_AND_DECODE))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -306,6 +310,10 @@ class _Loader:
   def _iterator(self, start: int):
     ds = grain.MapDataset.range(start, self._total).map(self.make_batch)
     if self._workers > 0:
+      if not flags.FLAGS.is_parsed():
+        # grain 0.2.18's worker processes read absl flags; outside an absl
+        # app (tests, notebooks) they take their defaults.
+        flags.FLAGS.mark_as_parsed()
       return iter(ds.to_iter_dataset(grain.ReadOptions(
           num_threads=1, prefetch_buffer_size=1)).mp_prefetch(
               grain.MultiprocessingOptions(num_workers=self._workers,

@@ -10,6 +10,7 @@ from scipy import signal
 
 from byol_skeleton import augment
 from byol_skeleton import skeletons
+from configs import ablations
 from configs import base
 
 T_PAD, NUM_FRAMES = 48, 20
@@ -293,3 +294,26 @@ def test_random_parameters_have_their_distributions():
   assert shifts.min() == 0 and shifts.max() == 150
   rates = np.asarray(params.rate)
   assert 0.7 <= rates.min() < 0.71 and 1.29 < rates.max() <= 1.3
+
+
+@pytest.mark.parametrize('preset,multi_view,views,switched_off', [
+    ('byol_conservative', False, ('conservative',) * 2, None),
+    ('byol_aggressive', False, ('aggressive',) * 2, None),
+    ('no_shear', True, ('aggressive', 'conservative'), 'shear'),
+    ('no_filter', True, ('aggressive', 'conservative'), 'filter'),
+    ('no_shift', True, ('aggressive', 'conservative'), 'shift'),
+    ('no_resample', True, ('aggressive', 'conservative'), 'resample'),
+    ('no_drop', True, ('aggressive', 'conservative'), 'drop'),
+    ('no_mvs', False, ('aggressive', 'conservative'), None),
+    ('mvs_aggressive', True, ('aggressive',) * 2, None),
+    ('full', True, ('aggressive', 'conservative'), None),
+])
+def test_ablation_presets(preset, multi_view, views, switched_off):
+  c = ablations.get_config(preset)
+  assert c.data.multi_view == multi_view
+  assert (c.augment.view1, c.augment.view2) == views
+  for name in ('shear', 'filter', 'shift', 'resample', 'drop'):
+    assert c.augment[name] == (name != switched_off)
+  assert set(ablations.PRESETS) == {
+      'byol_conservative', 'byol_aggressive', 'no_shear', 'no_filter',
+      'no_shift', 'no_resample', 'no_drop', 'no_mvs', 'mvs_aggressive', 'full'}

@@ -1,17 +1,19 @@
 """TFDS builders of the recorded datasets: ntu60, ntu120, pku_mmd2, nw_ucla.
 
 Each lists its raw files in the main process (file names decide the split),
-parses and preprocesses them in a process pool (`imap`, ordered and chunked,
-so memory stays flat whatever the dataset size), and writes array_record
+parses and preprocesses them in a process pool (chunks in order, a bounded
+number in flight, so memory stays flat whatever the dataset size), and writes
+array_record
 shards of the schema in `features.py`. Files that cannot become examples are
 counted, not fatal; `builder.report` holds the counts after a build.
 """
+import collections
 import functools
 import logging
 import multiprocessing
 import os
 import pathlib
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterator
 
 import tensorflow_datasets as tfds
 import tqdm
@@ -27,17 +29,33 @@ SPLITS = ('train', 'test')
 NamedItem = tuple[str, Any]  # (sample name for the report, loader input)
 
 
-def _imap(fn: Callable, items: list, num_workers: int) -> Iterable:
-  """`map(fn, items)` in order, over a pool of `num_workers` processes."""
-  if num_workers <= 1 or len(items) < 2:
-    yield from map(fn, items)
+def _load_in_order(load_fn: Callable[[Any], report.Loaded],
+                   items: list[NamedItem], num_workers: int
+                   ) -> Iterator[report.Loaded]:
+  """`report.load_safely` over `items`, in order, in a process pool.
+
+  At most two chunks per worker are in flight, so parsed examples never pile
+  up in memory when writing is slower than parsing (`Pool.imap` has no such
+  bound).
+  """
+  chunk = max(1, min(32, len(items) // (8 * num_workers)))
+  chunks = [items[i:i + chunk] for i in range(0, len(items), chunk)]
+  task = functools.partial(report.load_chunk, load_fn)
+  if num_workers <= 1 or len(chunks) < 2:
+    for named_items in chunks:
+      yield from task(named_items)
     return
   # forkserver: workers start from a clean process (no inherited JAX or
   # TFDS threads) and import only the TFDS-free reader modules.
   context = multiprocessing.get_context('forkserver')
-  chunksize = max(1, min(32, len(items) // (8 * num_workers)))
   with context.Pool(num_workers) as pool:
-    yield from pool.imap(fn, items, chunksize)
+    pending = collections.deque()
+    for named_items in chunks:
+      pending.append(pool.apply_async(task, (named_items,)))
+      if len(pending) >= 2 * num_workers:
+        yield from pending.popleft().get()
+    while pending:
+      yield from pending.popleft().get()
 
 
 def _first_existing(root: pathlib.Path, candidates: tuple[str, ...],
@@ -58,9 +76,6 @@ class SkeletonBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   NUM_PERSONS: int
   NUM_JOINTS: int
   HOMEPAGE: str
-  # Module-level function (picklable): loader input -> report.Loaded.
-  LOAD_FN: Callable[[Any], report.Loaded]
-
   # Nothing is downloaded, so there are no checksums to look up next to the
   # code; tfds' lookup would import `importlib_resources`, absent on 3.11.
   code_path = None
@@ -85,7 +100,8 @@ class SkeletonBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     raise NotImplementedError
 
   def _load_fn(self) -> Callable[[Any], report.Loaded]:
-    return type(self).LOAD_FN
+    """Picklable loader input -> report.Loaded (runs in pool workers)."""
+    raise NotImplementedError
 
   def _split_generators(self, dl_manager):
     items = self._list_items(pathlib.Path(dl_manager.manual_dir))
@@ -93,9 +109,9 @@ class SkeletonBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             for split in SPLITS}
 
   def _generate_examples(self, split: str, items: list[NamedItem]):
-    load = functools.partial(report.load_safely, self._load_fn())
     for loaded in tqdm.tqdm(
-        _imap(load, items, self.num_workers), total=len(items),
+        _load_in_order(self._load_fn(), items, self.num_workers),
+        total=len(items),
         desc=f'{self.name}/{self.builder_config.name} {split}', unit=' files'):
       self.report.add(split, loaded)
       yield from loaded.examples
@@ -118,7 +134,6 @@ class _NtuBuilder(SkeletonBuilder, skip_registration=True):
   NUM_PERSONS = ntu.MAX_BODIES
   NUM_JOINTS = ntu.NUM_JOINTS
   HOMEPAGE = 'https://rose1.ntu.edu.sg/dataset/actionRecognition/'
-  LOAD_FN = ntu.load_example
 
   def __init__(self, *, missing_list: str | None = None, **kwargs):
     super().__init__(**kwargs)
@@ -136,6 +151,9 @@ class _NtuBuilder(SkeletonBuilder, skip_registration=True):
           ' or '.join(self.MISSING_LIST_NAMES), manual_dir)
       return frozenset()
     return ntu.read_missing_list(path)
+
+  def _load_fn(self):
+    return ntu.load_example
 
   def _list_items(self, manual_dir):
     paths = sorted(manual_dir.rglob('*.skeleton'))
@@ -218,7 +236,6 @@ class NwUcla(SkeletonBuilder):
   NUM_PERSONS = 1
   NUM_JOINTS = nw_ucla.LAYOUT.num_joints
   HOMEPAGE = 'http://wangjiangb.github.io/my_data.html'
-  LOAD_FN = nw_ucla.load_example
   BUILDER_CONFIGS = [
       tfds.core.BuilderConfig(
           name='xview', description='Cross-view: train on views 1, 2 '
@@ -228,6 +245,9 @@ class NwUcla(SkeletonBuilder):
 Put the per-sequence JSON files `aAA_sSS_eEE_vVV.json` (the `all_sqe` folder
 distributed with CTR-GCN's NW-UCLA data) anywhere under the manual dir.
 """
+
+  def _load_fn(self):
+    return nw_ucla.load_example
 
   def _list_items(self, manual_dir):
     paths = sorted(manual_dir.rglob('*.json'))

@@ -63,6 +63,12 @@ def load_safely(load_fn: Callable[[Any], Loaded],
     return Loaded(skips=[(UNREADABLE, name, str(e))])
 
 
+def load_chunk(load_fn: Callable[[Any], Loaded],
+               named_items: list[tuple[str, Any]]) -> list[Loaded]:
+  """`load_safely` over a chunk: one pool task."""
+  return [load_safely(load_fn, named_item) for named_item in named_items]
+
+
 @dataclasses.dataclass
 class BuildReport:
   """Counts over a whole build (all splits)."""

@@ -178,17 +178,19 @@ class _NtuBuilder(SkeletonBuilder, skip_registration=True):
 
 
 _NTU_INSTRUCTIONS = """\
-Request the skeleton release at https://rose1.ntu.edu.sg/dataset/actionRecognition/
-and extract {zips} into the manual dir (any folder depth; every
-`SsssCcccPpppRrrrAaaa.skeleton` below it is read{extra}).
+Request the skeleton release at
+https://rose1.ntu.edu.sg/dataset/actionRecognition/ and extract {zips}
+into the manual dir (any folder depth; every `SsssCcccPpppRrrrAaaa.skeleton`
+below it is read{extra}).
 Put the authors' missing-skeleton list (github.com/shahroudy/NTURGB-D, Matlab/)
-in the manual dir as {lists}, or pass its path as
-`missing_list` (CLI: --missing_list); listed samples are skipped.
+in the manual dir as {lists},
+or pass its path as `missing_list` (CLI: --missing_list); listed samples are
+skipped. Without a list they are kept (a warning says so).
 """
 
 
 class Ntu60(_NtuBuilder):
-  """NTU RGB+D 60 (Shahroudy et al. 2016): 60 actions, 40 subjects, 3 cameras."""
+  """NTU RGB+D 60 (Shahroudy et al. 2016): 60 actions, 40 subjects."""
 
   DATASET = 'ntu60'
   NUM_CLASSES = 60

@@ -1,4 +1,4 @@
-"""NTU RGB+D 60/120 raw `.skeleton` files: names, parsing, body selection, splits.
+"""NTU RGB+D 60/120 `.skeleton` files: names, parsing, body selection, splits.
 
 Body selection (a file lists every body Kinect tracked, up to 6 per frame):
 1. bodies are tracked by bodyID; one track = the frames one bodyID appears in;
@@ -95,7 +95,7 @@ def in_dataset(name: NtuName, dataset: str) -> bool:
 
 
 def split_of(name: NtuName, dataset: str, protocol: str) -> str:
-  """'train' or 'test' under `protocol` ('xsub', 'xview' for ntu60; 'xsub', 'xset' for ntu120)."""
+  """'train' or 'test'; protocols: ntu60 xsub, xview; ntu120 xsub, xset."""
   if (dataset, protocol) == ('ntu60', 'xsub'):
     train = name.performer in NTU60_XSUB_TRAIN_SUBJECTS
   elif (dataset, protocol) == ('ntu60', 'xview'):
@@ -110,7 +110,7 @@ def split_of(name: NtuName, dataset: str, protocol: str) -> str:
 
 
 def read_missing_list(path) -> frozenset[str]:
-  """Sample names in the authors' missing-skeleton list (header lines ignored)."""
+  """Sample names in the authors' missing-skeleton list (headers ignored)."""
   with open(path) as f:
     names = frozenset(line.strip() for line in f
                       if _NAME_RE.fullmatch(line.strip()))

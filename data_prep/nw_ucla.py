@@ -1,6 +1,7 @@
 """Northwestern-UCLA Multiview Action 3D JSON files (`aAA_sSS_eEE_vVV.json`).
 
-One file per view of a take: {"file_name", "skeletons": [T][20][3], "label": 1..10}.
+One file per view of a take:
+{"file_name", "skeletons": [T][20][3], "label": 1..10}.
 One person (M=1), Kinect v1 20-joint order (layout 'kinect_v1_20').
 Standard cross-view protocol: train on views 1 and 2, test on view 3.
 Every non-empty sequence is kept, however short (some have 1 frame), so the

@@ -79,10 +79,11 @@ def read_split_file(path) -> dict[str, frozenset[str]]:
       if split in names:
         raise report.MalformedFile(path, index + 1, f'second {split} header')
       names[split] = set()
-    elif text:
-      if split is None:
-        raise report.MalformedFile(
-            path, index + 1, 'expected a "Training videos:" header line')
+      text = text.partition(':')[2]  # names may follow on the header line
+    elif text and split is None:
+      raise report.MalformedFile(
+          path, index + 1, 'expected a "Training videos:" header line')
+    if split is not None:
       names[split].update(n.strip().removesuffix('.txt')
                           for n in text.split(',') if n.strip())
   for split in ('train', 'test'):
@@ -151,7 +152,7 @@ def read_labels(path) -> list[tuple[int, int, int]]:
 
 def load_video(item: tuple[str, str], label_index: dict[int, int]
                ) -> report.Loaded:
-  """The trimmed instances of one video; `label_index` maps action id -> label."""
+  """The trimmed instances of one video; `label_index`: action id -> label."""
   skeleton_path, label_path = item
   name = parse_name(skeleton_path)
   skeleton = read_skeleton_txt(skeleton_path)

@@ -31,7 +31,7 @@ _MIN_NORM = 1e-6
 
 
 def present_mask(skeleton: np.ndarray) -> np.ndarray:
-  """(T, M) bool: the person has at least one non-zero coordinate in the frame."""
+  """(T, M) bool: the person has a non-zero coordinate in the frame."""
   return np.any(skeleton != 0, axis=(2, 3))
 
 
@@ -89,7 +89,7 @@ def preprocess_sequence(skeleton: np.ndarray,
 
 def canonical_or_skip(skeleton: np.ndarray, layout: skeletons.Layout,
                       min_frames: int) -> np.ndarray:
-  """`preprocess_sequence`, raising report.SkipSample when nothing usable is left."""
+  """`preprocess_sequence`; report.SkipSample when nothing usable is left."""
   if not present_mask(skeleton).any():
     raise report.SkipSample(report.NO_BODY, 'no body in any frame')
   out = preprocess_sequence(skeleton, layout)

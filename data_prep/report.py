@@ -94,8 +94,9 @@ class BuildReport:
       shown.append(f'{name}: {message}' if message else name)
 
   def format(self) -> str:
-    lines = ['examples: ' + (', '.join(
-        f'{split} {n}' for split, n in sorted(self.examples.items())) or 'none')]
+    examples = ', '.join(
+        f'{split} {n}' for split, n in sorted(self.examples.items()))
+    lines = [f'examples: {examples or "none"}']
     lines.append(f'skipped: {sum(self.skipped.values())}')
     for reason, n in sorted(self.skipped.items()):
       lines.append(f'  {reason}: {n}')

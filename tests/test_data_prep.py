@@ -67,6 +67,11 @@ def _pairwise(x):
   return np.linalg.norm(x[..., :, None, :] - x[..., None, :, :], axis=-1)
 
 
+def _flat(x):
+  """(T, M, V, 3) -> (T, M * V, 3): all joints of a frame together."""
+  return x.reshape(len(x), -1, 3)
+
+
 def _assert_canonical(out, layout, main=0):
   first = out[0, main]
   spine = first[layout.neck] - first[layout.hip]
@@ -91,11 +96,10 @@ def test_preprocess_drops_empty_frames_keeps_shape_and_absent_zeros():
   np.testing.assert_array_equal(out[4:8, 1], 0)  # raw frames 5-8
   # A rigid motion: every distance between joints of a skeleton and between
   # the two persons, bone lengths included, is unchanged.
-  flat = lambda x: x.reshape(len(x), -1, 3)  # pylint: disable=unnecessary-lambda-assignment
   present = np.ones(len(kept), bool)
   present[4:8] = False
-  np.testing.assert_allclose(_pairwise(flat(out[present])),
-                             _pairwise(flat(kept[present])), atol=2e-5)
+  np.testing.assert_allclose(_pairwise(_flat(out[present])),
+                             _pairwise(_flat(kept[present])), atol=2e-5)
   bones = np.array(NTU25.bone_pairs)
   np.testing.assert_allclose(
       np.linalg.norm(out[:, 0, bones[:, 0]] - out[:, 0, bones[:, 1]], axis=-1),
@@ -109,7 +113,8 @@ def test_preprocess_is_a_proper_rotation_not_a_mirror():
   raw = _standing(rng, 5)[:, None]
   out = preprocess.preprocess_sequence(raw, NTU25)
   # Signed volume of three joint-difference vectors: a mirror flips its sign.
-  vol = lambda x: np.linalg.det(x[0, 0, [1, 4, 8]] - x[0, 0, [0]])  # pylint: disable=unnecessary-lambda-assignment
+  def vol(x):
+    return np.linalg.det(x[0, 0, [1, 4, 8]] - x[0, 0, [0]])
   assert np.sign(vol(out)) == np.sign(vol(raw))
   np.testing.assert_allclose(vol(out), vol(raw), rtol=1e-4)
 
@@ -176,7 +181,8 @@ def test_ntu_names_and_splits():
   assert len(ntu.NTU120_XSUB_TRAIN_SUBJECTS) == 53
   # NTU-120's cross-subject training set extends NTU-60's (same people).
   assert ntu.NTU60_XSUB_TRAIN_SUBJECTS < ntu.NTU120_XSUB_TRAIN_SUBJECTS
-  split = lambda n, d, p: ntu.split_of(ntu.parse_name(n), d, p)  # pylint: disable=unnecessary-lambda-assignment
+  def split(name, dataset, protocol):
+    return ntu.split_of(ntu.parse_name(name), dataset, protocol)
   assert split('S001C001P038R001A001', 'ntu60', 'xsub') == 'train'
   assert split('S001C001P039R001A001', 'ntu60', 'xsub') == 'test'
   assert split('S001C001P001R001A001', 'ntu60', 'xview') == 'test'
@@ -447,6 +453,10 @@ def test_pku_malformed(tmp_path):
     pku_mmd.read_skeleton_txt(bad)
   with pytest.raises(report.MalformedFile, match=r'lab.txt:2: expected'):
     pku_mmd.read_labels(_write(tmp_path / 'lab.txt', '1,0,5,1\n3,9,4,1\n'))
+  one_line = _write(tmp_path / 'split1.txt', 'Training videos: A01N01-L,'
+                    'A01N02-L\nValidataion videos: A01N03-R.txt\n')
+  assert pku_mmd.read_split_file(one_line) == {
+      'train': {'A01N01-L', 'A01N02-L'}, 'test': {'A01N03-R'}}
   with pytest.raises(report.MalformedFile, match='no test video names'):
     pku_mmd.read_split_file(_write(tmp_path / 'split.txt',
                                    'Training videos:\nA01N01-L\n'))

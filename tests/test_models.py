@@ -1,0 +1,257 @@
+"""ST-GCN, BatchNorm, heads: against numpy re-implementations and known counts."""
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from byol_skeleton import graph
+from byol_skeleton import layers
+from byol_skeleton import models
+from byol_skeleton import skeletons
+
+EPS = 1e-5
+
+
+def count_params(layout, channels, width=1.0):
+  model = models.STGCN(layout, width)
+  x = jax.ShapeDtypeStruct((2, 16, 2, 25, channels), jnp.float32)
+  variables = jax.eval_shape(
+      lambda x: model.init(jax.random.key(0), x, False), x)
+  return sum(p.size for p in jax.tree.leaves(variables['params']))
+
+
+@pytest.mark.parametrize('channels, expected', [(6, 3_084_138), (3, 3_083_412)])
+def test_parameter_count_matches_reference_stgcn(channels, expected):
+  assert count_params('ntu25', channels) == expected
+
+
+def test_bad_input_shape():
+  model = models.STGCN('ntu25', 0.125)
+  with pytest.raises(ValueError, match='V=25'):
+    model.init(jax.random.key(0), jnp.zeros((2, 8, 2, 20, 3)), False)
+
+
+# ---- Graph convolution: fast formulation == reference formulation ----------
+
+def test_graph_conv_equals_reference_formulation():
+  rng = np.random.default_rng(0)
+  v, b, t, c_in, c_out, k = 7, 3, 5, 4, 6, 3
+  x = rng.normal(size=(v, b, t, c_in)).astype(np.float32)
+  kernel = rng.normal(size=(k, c_in, c_out)).astype(np.float32)
+  bias = rng.normal(size=(k, c_out)).astype(np.float32)
+  adjacency = rng.uniform(size=(k, v, v)).astype(np.float32)
+  got = models._graph_conv(jnp.asarray(x), kernel, bias, adjacency)
+  # Reference: 1x1 conv to K*C_out, split K, aggregate over joints.
+  y = x @ kernel.transpose(1, 0, 2).reshape(c_in, k * c_out) + bias.reshape(-1)
+  y = y.reshape(v, b, t, k, c_out)
+  want = np.einsum('vbtko,kvw->wbto', y, adjacency)
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+# ---- Whole encoder vs. a numpy ST-GCN in PyTorch's (N*M, C, T, V) layout ----
+
+def np_bn(x, p, stats, train, axis=1):
+  """BatchNorm over `axis` as channels; train: batch stats, else running."""
+  other = tuple(i for i in range(x.ndim) if i != axis)
+  shape = [1] * x.ndim
+  shape[axis] = -1
+  if train:
+    mean, var = x.mean(other), x.var(other)
+  else:
+    mean, var = stats['mean'], stats['var']
+  x = (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + EPS)
+  return x * p['scale'].reshape(shape) + p['bias'].reshape(shape)
+
+
+def np_block(x, p, s, adjacency, stride, residual, train):
+  """One ST-GCN block on x (B, C, T, V), written as in the reference."""
+  k, c_in, c_out = p['gcn_kernel'].shape
+  y = np.einsum('bctv,kco->bkotv', x, p['gcn_kernel'])
+  y = y + p['gcn_bias'][None, :, :, None, None]
+  y = np.einsum('bkotv,kvw->botw', y, adjacency * p['edge_importance'])
+  y = np.maximum(np_bn(y, p['gcn_bn'], s['gcn_bn'], train), 0)
+  t = y.shape[2]
+  padded = np.pad(y, ((0, 0), (0, 0), (4, 4), (0, 0)))
+  t_out = (t - 1) // stride + 1
+  z = sum(np.einsum('bctv,co->botv',
+                    padded[:, :, tau:tau + stride * (t_out - 1) + 1:stride],
+                    p['tcn_kernel'][tau]) for tau in range(9))
+  z = np_bn(z + p['tcn_bias'][None, :, None, None], p['tcn_bn'], s['tcn_bn'],
+            train)
+  if not residual:
+    return np.maximum(z, 0)
+  if 'residual_conv' in p:
+    r = np.einsum('bctv,co->botv', x[:, :, ::stride],
+                  p['residual_conv']['kernel'])
+    r = r + p['residual_conv']['bias'][None, :, None, None]
+    r = np_bn(r, p['residual_bn'], s['residual_bn'], train)
+  else:
+    r = x
+  return np.maximum(z + r, 0)
+
+
+def np_stgcn(x, params, stats, layout, partition, train):
+  n, t, m, v, c = x.shape
+  # Reference: (N, M, V, C, T) -> (N*M, V*C, T) for the data BN.
+  h = x.transpose(0, 2, 3, 4, 1).reshape(n * m, v * c, t)
+  h = np_bn(h, params['data_bn'], stats['data_bn'], train)
+  h = h.reshape(n * m, v, c, t).transpose(0, 2, 3, 1)  # (N*M, C, T, V)
+  adjacency = graph.spatial_partition(skeletons.get_layout(layout), partition)
+  for i, (_, stride) in enumerate(models.BLOCKS):
+    name = f'block{i + 1}'
+    h = np_block(h, params[name], stats[name], adjacency, stride, i > 0, train)
+  return h.mean(axis=(2, 3)).reshape(n, m, -1).mean(axis=1)
+
+
+def random_variables(model, x_shape, seed):
+  """Variables of `model` filled with random values (no compiled init).
+
+  Kernels ~ He-normal, biases and BN shifts ~ 0.1 N(0, 1), scales and edge
+  importances ~ 1 + 0.1 N(0, 1), running variances in [0.5, 1.5).
+  """
+  rng = np.random.default_rng(seed)
+  shapes = jax.eval_shape(
+      lambda: model.init(jax.random.key(0), jnp.zeros(x_shape), False))
+  def fill(path, leaf):
+    name = path[-1].key
+    if name == 'var':
+      return rng.uniform(0.5, 1.5, leaf.shape)
+    if name in ('scale', 'edge_importance'):
+      return 1 + 0.1 * rng.normal(size=leaf.shape)
+    if name.endswith('kernel'):
+      fan_in = np.prod(leaf.shape[:-1])
+      return rng.normal(size=leaf.shape) * np.sqrt(2 / fan_in)
+    return 0.1 * rng.normal(size=leaf.shape)  # biases, running means
+  return jax.tree_util.tree_map_with_path(fill, shapes)
+
+
+def f32(tree):
+  return jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), tree)
+
+
+@pytest.mark.parametrize('partition', graph.PARTITIONS)
+def test_encoder_matches_numpy_reference(partition):
+  layout, shape = 'ntu25', (2, 12, 2, 25, 6)
+  model = models.STGCN(layout, width=0.125, partition=partition)
+  variables = random_variables(model, shape, seed=1)
+  x = np.random.default_rng(2).normal(size=shape)
+  got_eval, (got_train, _) = jax.jit(lambda v, x: (
+      model.apply(v, x, False),
+      model.apply(v, x, True, mutable=['batch_stats'])))(f32(variables), x)
+  for train, got in ((False, got_eval), (True, got_train)):
+    want = np_stgcn(x, variables['params'], variables['batch_stats'], layout,
+                    partition, train)
+    assert got.shape == (2, 32)
+    np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4)
+
+
+def test_bfloat16_compute_close_to_float32():
+  shape = (2, 12, 2, 25, 6)
+  model = models.STGCN('ntu25', width=0.125, dtype=jnp.bfloat16)
+  variables = random_variables(model, shape, seed=3)
+  x = np.random.default_rng(4).normal(size=shape)
+  out, updates = jax.jit(lambda v, x: model.apply(
+      v, x, True, mutable=['batch_stats']))(f32(variables), x)
+  assert all(a.dtype == jnp.float32 for a in jax.tree.leaves(updates))
+  want = np_stgcn(x, variables['params'], variables['batch_stats'], 'ntu25',
+                  'reference', True)
+  np.testing.assert_allclose(out, want, rtol=0.1, atol=0.1)
+
+
+@pytest.mark.parametrize('layout, v', [('ntu25', 25), ('kinect_v1_20', 20)])
+@pytest.mark.parametrize('m', [1, 2])
+@pytest.mark.parametrize('width', [0.25, 1.0, 2.0])
+def test_output_shapes(layout, v, m, width):
+  model = models.STGCN(layout, width)
+  x = jax.ShapeDtypeStruct((3, 20, m, v, 6), jnp.float32)
+  out = jax.eval_shape(
+      lambda x: model.init_with_output(jax.random.key(0), x, True)[0], x)
+  assert out.shape == (3, round(256 * width))
+  assert models.block_channels(width)[-1] == round(256 * width)
+
+
+# ---- Classifier and MLP head ------------------------------------------------
+
+def test_classifier_features_are_the_encoder():
+  shape = (2, 10, 2, 25, 3)
+  clf = models.Classifier(7, 'ntu25', width=0.125)
+  encoder = models.STGCN('ntu25', width=0.125)
+  variables = f32(random_variables(clf, shape, seed=5))
+  enc_vars = {c: v['encoder'] for c, v in variables.items()}
+  assert (jax.tree.structure(enc_vars) ==
+          jax.tree.structure(random_variables(encoder, shape, seed=5)))
+  x = np.random.default_rng(6).normal(size=shape)
+  logits, feats, enc = jax.jit(lambda v, e, x: (
+      clf.apply(v, x, False),
+      clf.apply(v, x, False, method=models.Classifier.features),
+      encoder.apply(e, x, False)))(variables, enc_vars, x)
+  np.testing.assert_allclose(feats, enc, rtol=1e-6)
+  head = variables['params']['head']
+  np.testing.assert_allclose(logits, feats @ head['kernel'] + head['bias'],
+                             rtol=1e-5, atol=1e-5)
+  assert logits.shape == (2, 7)
+
+
+def test_mlp_head_matches_numpy():
+  x = np.random.default_rng(2).normal(size=(5, 6)).astype(np.float32)
+  head = models.MLPHead(hidden=8, out=3)
+  variables = head.init(jax.random.key(0), x, False)
+  out, _ = head.apply(variables, x, True, mutable=['batch_stats'])
+  p = variables['params']
+  h = x @ p['Dense_0']['kernel'] + p['Dense_0']['bias']
+  h = (h - h.mean(0)) / np.sqrt(h.var(0) + EPS)
+  h = np.maximum(h * p['BatchNorm_0']['scale'] + p['BatchNorm_0']['bias'], 0)
+  np.testing.assert_allclose(out, h @ p['Dense_1']['kernel'] + p['Dense_1']['bias'],
+                             rtol=1e-4, atol=1e-5)
+
+
+# ---- BatchNorm ----------------------------------------------------------------
+
+def test_batchnorm_train_eval_and_moments():
+  rng = np.random.default_rng(3)
+  x = (rng.normal(size=(4, 5, 3)) * [1.0, 2.0, 0.5] + [0.0, 3.0, -1.0]
+       ).astype(np.float32)
+  bn = layers.BatchNorm(momentum=0.8)
+  variables = bn.init(jax.random.key(0), x, True)
+  assert set(variables) == {'params', 'batch_stats'}  # no moments at init
+  params = {'scale': np.array([1.0, 2.0, 0.5], np.float32),
+            'bias': np.array([0.1, -0.2, 0.3], np.float32)}
+  old = {'mean': np.array([0.5, 0.0, 1.0], np.float32),
+         'var': np.array([2.0, 1.0, 4.0], np.float32)}
+  out, updates = bn.apply({'params': params, 'batch_stats': old}, x, False,
+                          mutable=['batch_stats', 'batch_moments'])
+  mean, var = x.mean((0, 1)), x.var((0, 1))
+  want = (x - mean) / np.sqrt(var + EPS) * params['scale'] + params['bias']
+  np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(updates['batch_moments']['mean'], mean, rtol=1e-5)
+  np.testing.assert_allclose(updates['batch_moments']['var'], var, rtol=1e-5)
+  np.testing.assert_allclose(updates['batch_stats']['mean'],
+                             0.8 * old['mean'] + 0.2 * mean, rtol=1e-5)
+  np.testing.assert_allclose(updates['batch_stats']['var'],
+                             0.8 * old['var'] + 0.2 * var, rtol=1e-5)
+  # Without 'batch_moments' mutable only the running stats are updated.
+  _, updates = bn.apply({'params': params, 'batch_stats': old}, x, False,
+                        mutable=['batch_stats'])
+  assert set(updates) == {'batch_stats'}
+  # Eval mode normalises with the running statistics and writes nothing.
+  out = bn.apply({'params': params, 'batch_stats': old}, x, True)
+  want = ((x - old['mean']) / np.sqrt(old['var'] + EPS) * params['scale']
+          + params['bias'])
+  np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+
+
+def test_batchnorm_bfloat16_input_float32_stats():
+  x = jnp.asarray(np.random.default_rng(4).normal(size=(64, 2)) + 100.0,
+                  jnp.bfloat16)
+  bn = layers.BatchNorm()
+  variables = bn.init(jax.random.key(0), x, True)
+  out, updates = bn.apply(variables, x, False, mutable=['batch_moments',
+                                                        'batch_stats'])
+  assert out.dtype == jnp.bfloat16
+  x32 = np.asarray(x, np.float32)
+  assert updates['batch_moments']['var'].dtype == jnp.float32
+  np.testing.assert_allclose(updates['batch_moments']['mean'], x32.mean(0),
+                             rtol=1e-6)
+  np.testing.assert_allclose(updates['batch_moments']['var'], x32.var(0),
+                             rtol=1e-2)

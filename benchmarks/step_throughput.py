@@ -83,7 +83,7 @@ def run_one(name, dtype, steps):
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from jax.sharding import NamedSharding, PartitionSpec as P  # pylint: disable=g-import-not-at-top,g-multiple-import
-  from byol_skeleton import byol, pretrain, schedules  # pylint: disable=g-import-not-at-top,g-multiple-import
+  from byol_skeleton import byol, parallel, pretrain, schedules  # pylint: disable=g-import-not-at-top,g-multiple-import
   from configs import base  # pylint: disable=g-import-not-at-top
 
   batch, frames, persons, stored = CONFIGS[name]
@@ -93,7 +93,7 @@ def run_one(name, dtype, steps):
   config.data.max_frames = stored
   config.model.dtype = dtype
   config.pretrain.batch_size = batch
-  mesh = pretrain.make_mesh()
+  mesh = parallel.make_mesh()
   assert jax.device_count() == 1, 'run the benchmark on one device'
   net = byol.network_from_config(config)
   lr_fn = schedules.pretrain_lr(0.2, batch, 1e-6, 10, 1000)
@@ -108,7 +108,7 @@ def run_one(name, dtype, steps):
   skel = rng.normal(size=(batch, stored, persons, 25, 3)).astype(np.float32)
   data = {'skeleton_1': skel, 'length_1': lengths,
           'skeleton_2': skel[::-1].copy(), 'length_2': lengths[::-1].copy()}
-  data = jax.device_put(data, NamedSharding(mesh, P(byol.AXIS)))
+  data = jax.device_put(data, NamedSharding(mesh, P(parallel.AXIS)))
   for _ in range(2):  # compile and warm up
     state, out = step(state, data)
   out['loss'].block_until_ready()

@@ -14,8 +14,8 @@ import jax.numpy as jnp
 import optax
 
 from byol_skeleton import models
+from byol_skeleton import parallel
 
-AXIS = 'batch'  # Mesh axis the step is mapped over.
 TARGET_MODULES = ('encoder', 'projector')  # The target has no predictor.
 
 
@@ -124,7 +124,7 @@ def byol_loss(online_params, online_batch_stats, target_params,
 
 def byol_update(state: TrainState, view1, view2, *, net: BYOLNetwork,
                 tx: optax.GradientTransformation, tau_fn: Callable,
-                bn_momentum: float, axis_name=AXIS):
+                bn_momentum: float, axis_name=parallel.AXIS):
   """One BYOL step on already-augmented views; runs on one device.
 
   Gradients, the loss and the BN statistics are averaged over `axis_name`, so

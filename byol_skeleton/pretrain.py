@@ -9,7 +9,6 @@ import time
 
 from absl import logging
 import jax
-from jax.sharding import Mesh
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 import jax.numpy as jnp
@@ -23,14 +22,11 @@ from byol_skeleton import checkpoints
 from byol_skeleton import errors
 from byol_skeleton import input_pipeline
 from byol_skeleton import metrics
+from byol_skeleton import parallel
 from byol_skeleton import schedules
 from byol_skeleton import skeletons
 
 MODE = 'pretrain'
-
-
-def make_mesh() -> Mesh:
-  return Mesh(np.asarray(jax.devices()), (byol.AXIS,))
 
 
 def check_batch_size(batch_size: int, field: str) -> int:
@@ -78,7 +74,7 @@ def make_train_step(config, net, tx, tau_fn, mesh):
 
   def per_device(state, batch):
     key = jax.random.fold_in(jax.random.fold_in(state.rng, state.step),
-                             jax.lax.axis_index(byol.AXIS))
+                             jax.lax.axis_index(parallel.AXIS))
     key1, key2 = jax.random.split(key)
     x1 = augment.augment_batch(view1, key1, batch['skeleton_1'],
                                batch['length_1'])
@@ -88,9 +84,7 @@ def make_train_step(config, net, tx, tau_fn, mesh):
                             net=net, tx=tx, tau_fn=tau_fn,
                             bn_momentum=config.pretrain.bn_momentum)
 
-  mapped = jax.shard_map(per_device, mesh=mesh,
-                         in_specs=(P(), P(byol.AXIS)), out_specs=(P(), P()))
-  return jax.jit(mapped, donate_argnums=0)
+  return jax.jit(parallel.data_parallel(per_device, mesh), donate_argnums=0)
 
 
 class _StopRequest:
@@ -117,7 +111,7 @@ class _StopRequest:
 def run(config, workdir, checkpoint_step=None):
   """Pretrains (or resumes) in `workdir`; returns the results dictionary."""
   pc = config.pretrain
-  mesh = make_mesh()
+  mesh = parallel.make_mesh()
   replicated = NamedSharding(mesh, P())
   check_batch_size(pc.batch_size, 'pretrain.batch_size')
   data = input_pipeline.PretrainData(config)

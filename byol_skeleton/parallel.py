@@ -1,0 +1,27 @@
+"""Data parallelism with pmap semantics: a per-device function over a 1-D mesh."""
+import jax
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
+import numpy as np
+
+AXIS = 'batch'  # The mesh axis every step is mapped over.
+
+
+def make_mesh(devices=None) -> Mesh:
+  """All devices of all processes (or `devices`) on one data-parallel axis."""
+  return Mesh(np.asarray(jax.devices() if devices is None else devices),
+              (AXIS,))
+
+
+def data_parallel(per_device_fn, mesh: Mesh, num_batch_args: int = 1):
+  """Maps `per_device_fn(state, *batch_args)` over the mesh, like pmap.
+
+  The state is replicated, the batch arguments are split along their leading
+  axis. `check_vma=False` keeps pmap's semantics: gradients are per-device
+  and the function averages them itself with `lax.pmean` (with varying-axis
+  checking on, JAX would also sum the gradients of replicated inputs).
+  """
+  return jax.shard_map(
+      per_device_fn, mesh=mesh,
+      in_specs=(P(),) + (P(AXIS),) * num_batch_args,
+      out_specs=(P(), P()), check_vma=False)

@@ -18,6 +18,14 @@ from byol_skeleton import errors
 # mode -> module with `run(config, workdir, checkpoint_step)`.
 MODES = {
     'pretrain': 'byol_skeleton.pretrain',
+    'linear_eval': 'byol_skeleton.linear',
+    'knn': 'byol_skeleton.knn',
+    'finetune': 'byol_skeleton.finetune',
+    'distill': 'byol_skeleton.distill',
+    'transfer': 'byol_skeleton.transfer',
+    'supervised': 'byol_skeleton.supervised',
+    'evaluate': 'byol_skeleton.evaluate',
+    'tsne': 'byol_skeleton.tsne',
 }
 
 _MODE = flags.DEFINE_enum('mode', 'pretrain', sorted(MODES), 'What to run.')

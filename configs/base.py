@@ -78,6 +78,65 @@ def get_config():
   c.linear.lr_decay_epochs = (60, 80)
   c.linear.momentum = 0.9
   c.linear.weight_decay = 0.0
+  c.linear.random_baseline = False  # Also probe a random encoder: random_top1/5.
+
+  # Every evaluation protocol (byol_skeleton/classifier.py and the modes).
+  c.eval = ml_collections.ConfigDict()
+  c.eval.batch_size = 256  # Global batch of inference passes (test, kNN, t-SNE).
+  c.eval.pretrained_workdir = ''  # Pretraining run to start from; '' = --workdir.
+  c.eval.run = 'linear_eval'  # --mode=evaluate: run under the workdir to test.
+  c.eval.split = 'test'  # --mode=evaluate: split to test on.
+  c.eval.log_every_steps = 50
+  c.eval.checkpoint_every_steps = 1000
+
+  c.knn = ml_collections.ConfigDict()  # Weighted kNN (Wu et al. 2018).
+  c.knn.k = 20
+  c.knn.temperature = 0.1
+
+  # Semi-supervised fine-tuning, section 4.4 (presets finetune_1pct/5pct/10pct).
+  c.finetune = ml_collections.ConfigDict()
+  c.finetune.fraction = 0.01  # Class-balanced fraction of the train labels.
+  c.finetune.seed = 0  # First label-subset seed;
+  c.finetune.seeds = 1  # runs seeds seed..seed+seeds-1 (the paper: 5).
+  c.finetune.epochs = 100
+  c.finetune.batch_size = 8
+  c.finetune.lr = 10.0  # Head; cosine decay to 0.
+  c.finetune.momentum = 0.9
+  c.finetune.weight_decay = 0.0
+  c.finetune.freeze_fraction = 1 / 3  # Encoder frozen for this part of the steps,
+  c.finetune.encoder_lr_scale = 1e-3  # then trained at this times the head's lr.
+
+  # Knowledge distillation, sections 3.5 and 4.4 (eq. 6), no labels.
+  c.distill = ml_collections.ConfigDict()
+  c.distill.teacher_workdir = ''  # A finetune run's workdir (seeds as finetune.*).
+  c.distill.teacher_width = 2.0
+  c.distill.temperature = 1.0
+  c.distill.epochs = 100
+  c.distill.batch_size = 256
+  c.distill.lr = 0.2  # Cosine decay to 0.
+  c.distill.momentum = 0.9
+  c.distill.weight_decay = 1e-4
+
+  # Fully supervised ST-GCN baseline, section 4.2.
+  c.supervised = ml_collections.ConfigDict()
+  c.supervised.fraction = 1.0  # < 1: the class-balanced subset of finetune.seed.
+  c.supervised.epochs = 80
+  c.supervised.batch_size = 8
+  c.supervised.lr = 0.0125
+  c.supervised.lr_decay_epochs = (56, 70)
+  c.supervised.momentum = 0.9
+  c.supervised.weight_decay = 3e-4
+
+  # Transfer, section 4.5: the encoder of another dataset's pretraining run.
+  c.transfer = ml_collections.ConfigDict()
+  c.transfer.source_workdir = ''
+  c.transfer.protocol = 'finetune'  # or 'linear'
+
+  c.tsne = ml_collections.ConfigDict()  # Paper Fig. 3.
+  c.tsne.num_classes = 10
+  c.tsne.max_per_class = 200
+  c.tsne.perplexity = 30.0
+  c.tsne.seed = 0  # Picks the classes and seeds t-SNE.
   return c
 
 

@@ -1,6 +1,7 @@
 """NTU RGB+D 120 (paper section 4.1): `xsub` (cross-subject), `xset` (cross-setup)."""
 from configs import ablations
 from configs import base
+from configs import protocols
 
 
 def xsub(c):
@@ -17,7 +18,8 @@ def cpu(c):
   c.pretrain.epochs = 10
 
 
-PRESETS = {'xsub': xsub, 'xset': xset, 'cpu': cpu, **ablations.PRESETS}
+PRESETS = {'xsub': xsub, 'xset': xset, 'cpu': cpu,
+           **ablations.PRESETS, **protocols.PRESETS}
 
 
 def get_config(arg='xsub'):

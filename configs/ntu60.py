@@ -1,6 +1,7 @@
 """NTU RGB+D 60 (paper section 4.1): `xsub` (cross-subject), `xview` (cross-view)."""
 from configs import ablations
 from configs import base
+from configs import protocols
 
 
 def xsub(c):
@@ -17,7 +18,8 @@ def cpu(c):
   c.pretrain.epochs = 20
 
 
-PRESETS = {'xsub': xsub, 'xview': xview, 'cpu': cpu, **ablations.PRESETS}
+PRESETS = {'xsub': xsub, 'xview': xview, 'cpu': cpu,
+           **ablations.PRESETS, **protocols.PRESETS}
 
 
 def get_config(arg='xsub'):

@@ -1,6 +1,7 @@
 """Northwestern-UCLA (not in the paper; same recipe): `xview` = views 1, 2 -> 3."""
 from configs import ablations
 from configs import base
+from configs import protocols
 
 
 def xview(c):
@@ -14,7 +15,8 @@ def cpu(c):
   c.pretrain.epochs = 60
 
 
-PRESETS = {'xview': xview, 'cpu': cpu, **ablations.PRESETS}
+PRESETS = {'xview': xview, 'cpu': cpu,
+           **ablations.PRESETS, **protocols.PRESETS}
 
 
 def get_config(arg='xview'):

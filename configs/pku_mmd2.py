@@ -1,6 +1,7 @@
 """PKU-MMD II (paper section 4.1): `xsub`; 4800 pretraining epochs (section 4.2)."""
 from configs import ablations
 from configs import base
+from configs import protocols
 
 
 def xsub(c):
@@ -13,7 +14,8 @@ def cpu(c):
   c.pretrain.epochs = 100
 
 
-PRESETS = {'xsub': xsub, 'cpu': cpu, **ablations.PRESETS}
+PRESETS = {'xsub': xsub, 'cpu': cpu,
+           **ablations.PRESETS, **protocols.PRESETS}
 
 
 def get_config(arg='xsub'):

@@ -4,6 +4,7 @@
 """
 from configs import ablations
 from configs import base
+from configs import protocols
 
 
 def xsub(c):
@@ -40,7 +41,7 @@ def tiny(c):
 
 
 PRESETS = {'xsub': xsub, 'cpu': cpu, 'demo': demo, 'tiny': tiny,
-           **ablations.PRESETS}
+           **ablations.PRESETS, **protocols.PRESETS}
 
 
 def get_config(arg='xsub'):

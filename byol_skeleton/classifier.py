@@ -1,0 +1,343 @@
+"""The one classifier-training loop behind linear_eval, finetune, supervised,
+distill and transfer: each of those is a `Recipe`.
+
+A recipe says which parts train and from when (the head only; or everything
+after a frozen period, the encoder at a fraction of the head's rate), the loss
+(cross-entropy on labels, or a teacher's logits), the optimizer and schedule,
+and the examples. The step is pretrain's: jit(shard_map) over the 'batch' mesh
+axis, gradients and BN statistics averaged over devices, normalisation per
+device. Checkpoints go to WORKDIR/<recipe.name>/checkpoints; rerunning
+resumes; a finished run is only evaluated again.
+
+"Frozen" is strict: the encoder runs in inference mode (BN with its running
+statistics, no dropout) outside the differentiated function, so no gradient
+reaches it and none of its variables change. Fine-tuning's frozen first third
+is therefore a linear probe.
+"""
+import dataclasses
+import math
+import pathlib
+from typing import Any, Callable
+
+import flax
+import jax
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+import jax.numpy as jnp
+import numpy as np
+import optax
+import tqdm
+
+from byol_skeleton import augment
+from byol_skeleton import checkpoints
+from byol_skeleton import encoders
+from byol_skeleton import errors
+from byol_skeleton import inference
+from byol_skeleton import input_pipeline
+from byol_skeleton import metrics
+from byol_skeleton import models
+from byol_skeleton import parallel
+from byol_skeleton import pretrain
+
+PARTS = ('encoder', 'head')
+
+
+@flax.struct.dataclass
+class ClassifierState:
+  step: jax.Array
+  params: Any  # {'encoder': STGCN params, 'head': Dense params}
+  batch_stats: Any  # {'encoder': STGCN running statistics}
+  opt_state: Any  # {part: optimizer state}, for the parts that ever train
+  rng: jax.Array
+
+
+def cross_entropy(logits, labels):
+  return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(
+      logits.astype(jnp.float32), labels))
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+  """One classifier run of a protocol."""
+  name: str  # Output directory under the workdir ('linear_eval', 'finetune/seed_0').
+  epochs: int
+  batch_size: int  # Global.
+  lr: Callable[[int, int], optax.Schedule]  # (steps/epoch, total steps) -> head rate
+  momentum: float
+  weight_decay: float
+  encoder_lr_scale: float | None = None  # None: the encoder never trains.
+  freeze_fraction: float = 0.0  # Encoder frozen for this fraction of the steps.
+  loss: Callable = cross_entropy  # (logits, targets) -> scalar
+  width: float | None = None  # Encoder width; None = config.model.width.
+  augment: str = 'conservative'  # Training views (sections 4.3, 4.4).
+  optimizer: str = 'sgd'  # pretrain.make_optimizer reads this, as pc.optimizer.
+
+  def freeze_steps(self, total_steps: int) -> int:
+    if self.encoder_lr_scale is None:
+      return total_steps
+    return round(self.freeze_fraction * total_steps)
+
+  def trains_encoder(self) -> bool:
+    return self.encoder_lr_scale is not None and self.freeze_fraction < 1
+
+
+def network(config, width: float | None = None) -> models.Classifier:
+  """The config's classifier: STGCN ('encoder') + Dense ('head')."""
+  return models.Classifier(num_classes=config.data.num_classes,
+                           **encoders.encoder_kwargs(config, width))
+
+
+def _head(net, features):
+  return net.head(features)
+
+
+def apply(net: models.Classifier, variables, x, train_encoder: bool,
+          dropout_key=None):
+  """(logits, batch_stats) of the classifier on network inputs x.
+
+  With train_encoder=False the encoder is frozen: inference-mode BN, and its
+  features are a constant of any gradient.
+  """
+  if train_encoder:
+    logits, updates = net.apply(variables, x, True, mutable=['batch_stats'],
+                                rngs={'dropout': dropout_key})
+    return logits, updates['batch_stats']
+  features = jax.lax.stop_gradient(
+      net.apply(variables, x, False, method=models.Classifier.features))
+  return net.apply(variables, features, method=_head), variables['batch_stats']
+
+
+def variables_of(state: ClassifierState) -> dict:
+  return {'params': state.params, 'batch_stats': state.batch_stats}
+
+
+def optimizers(recipe: Recipe, steps_per_epoch: int, total_steps: int):
+  """({part: optax transformation}, head learning-rate schedule)."""
+  lr = recipe.lr(steps_per_epoch, total_steps)
+  txs = {'head': pretrain.make_optimizer(recipe, lr)}
+  if recipe.trains_encoder():
+    # The encoder's optimizer counts from its unfreezing; its rate is the
+    # head's at the same global step, scaled (section 4.4).
+    frozen = recipe.freeze_steps(total_steps)
+    txs['encoder'] = pretrain.make_optimizer(
+        recipe, lambda count: recipe.encoder_lr_scale * lr(count + frozen))
+  return txs, lr
+
+
+def init_state(config, recipe: Recipe, txs, mesh, encoder_variables=None):
+  """Replicated initial state; a random encoder when none is given."""
+  net = network(config, recipe.width)
+
+  def init(key, encoder_variables):
+    k_init, k_state = jax.random.split(key)
+    variables = net.init(k_init, pretrain.sample_input(config), train=False)
+    params, stats = variables['params'], variables['batch_stats']
+    if encoder_variables is not None:
+      params = {**params, 'encoder': encoder_variables['params']}
+      stats = {'encoder': encoder_variables['batch_stats']}
+    return ClassifierState(
+        step=jnp.zeros((), jnp.int32), params=params, batch_stats=stats,
+        opt_state={part: tx.init(params[part]) for part, tx in txs.items()},
+        rng=k_state)
+
+  return jax.jit(init, out_shardings=NamedSharding(mesh, P()))(
+      jax.random.key(config.seed), encoder_variables)
+
+
+def abstract_state(config, recipe: Recipe, mesh):
+  """Shapes and shardings of a recipe's state, for restoring it."""
+  txs, _ = optimizers(recipe, 1, 1)
+  shapes = jax.eval_shape(lambda: init_state(config, recipe, txs, mesh))
+  return checkpoints.abstract_like(shapes, NamedSharding(mesh, P()))
+
+
+def make_train_step(config, recipe: Recipe, txs, mesh, train_encoder: bool,
+                    teacher=None):
+  """jit(shard_map(step)) -> f(state, batch, teacher_variables) -> (state, metrics).
+
+  `teacher`: a classifier module evaluated frozen; its logits replace the
+  labels as targets.
+  """
+  net = network(config, recipe.width)
+  view = augment.make_view_fn(config, recipe.augment)
+  dtype = jnp.dtype(config.model.dtype)
+  trained = PARTS if train_encoder else ('head',)
+
+  def per_device(state, batch, teacher_variables):
+    key = jax.random.fold_in(jax.random.fold_in(state.rng, state.step),
+                             jax.lax.axis_index(parallel.AXIS))
+    k_view, k_dropout = jax.random.split(key)
+    x = augment.augment_batch(view, k_view, batch['skeleton'],
+                              batch['length']).astype(dtype)
+    targets = (apply(teacher, teacher_variables, x, False)[0]
+               if teacher else batch['label'])
+
+    def objective(params):
+      variables = {'params': {**state.params, **params},
+                   'batch_stats': state.batch_stats}
+      logits, stats = apply(net, variables, x, train_encoder, k_dropout)
+      return recipe.loss(logits, targets), stats
+
+    (loss, stats), grads = jax.value_and_grad(objective, has_aux=True)(
+        {part: state.params[part] for part in trained})
+    grads, loss, stats = jax.lax.pmean((grads, loss, stats), parallel.AXIS)
+    params, opt_state = dict(state.params), dict(state.opt_state)
+    for part in trained:
+      updates, opt_state[part] = txs[part].update(
+          grads[part], state.opt_state[part], state.params[part])
+      params[part] = optax.apply_updates(state.params[part], updates)
+    return state.replace(step=state.step + 1, params=params, batch_stats=stats,
+                         opt_state=opt_state), {'loss': loss}
+
+  # As parallel.data_parallel (pmap semantics, check_vma=False: the step
+  # averages its gradients itself), plus the replicated teacher variables,
+  # which are an argument rather than constants and are not donated.
+  mapped = jax.shard_map(per_device, mesh=mesh,
+                         in_specs=(P(), P(parallel.AXIS), P()),
+                         out_specs=(P(), P()), check_vma=False)
+  return jax.jit(mapped, donate_argnums=0)
+
+
+def evaluate(config, recipe: Recipe, variables, mesh, split: str = 'test'):
+  """(logits, labels) of the classifier on every example of `split`."""
+  net = network(config, recipe.width)
+  predict_fn = inference.make_predict_fn(
+      lambda v, x: apply(net, v, x, False)[0], config, mesh)
+  data = input_pipeline.EvalData(config, split, config.eval.batch_size)
+  return inference.predict(predict_fn, variables, data, mesh, desc=split)
+
+
+def run_dir(workdir, recipe: Recipe) -> pathlib.Path:
+  return pathlib.Path(workdir) / recipe.name
+
+
+def train(config, workdir, recipe: Recipe, *, encoder_variables=None,
+          teacher=None, indices=None, info=None) -> dict:
+  """Trains (or resumes) `recipe` in WORKDIR/<name>, then tests it.
+
+  encoder_variables: the starting encoder (None: random). teacher:
+  ((encoder, head), variables) of a frozen classifier whose logits are the
+  targets. indices: train-split examples to use (None: all). info: extra
+  entries for results.json (e.g. the checkpoint the encoder came from).
+  Returns the results dictionary, also written to WORKDIR/<name>/results.json.
+  """
+  out = run_dir(workdir, recipe)
+  mesh = parallel.make_mesh()
+  field = recipe.name.split('/')[0]
+  pretrain.check_batch_size(recipe.batch_size, f'{field} batch_size')
+  data = input_pipeline.EvalData(
+      config, 'train', recipe.batch_size, shuffle=True, repeat=True,
+      drop_remainder=True, indices=indices)
+  total = recipe.epochs * data.steps_per_epoch
+  frozen_steps = recipe.freeze_steps(total)
+  txs, lr = optimizers(recipe, data.steps_per_epoch, total)
+
+  ckpts = checkpoints.Checkpoints(out / 'checkpoints', keep=2)
+  start = ckpts.latest_step()
+  if start is None:
+    state = init_state(config, recipe, txs, mesh, encoder_variables)
+  else:
+    state, data_state, _ = ckpts.restore(abstract_state(config, recipe, mesh),
+                                         start)
+    data.set_state(data_state)
+  step = int(state.step)
+  teacher_net, teacher_variables = teacher or (None, {})
+  steps = {}  # compiled lazily: a linear probe never builds the full step
+
+  def step_fn(train_encoder):
+    if train_encoder not in steps:
+      steps[train_encoder] = make_train_step(config, recipe, txs, mesh,
+                                             train_encoder, teacher_net)
+    return steps[train_encoder]
+
+  main_process = jax.process_index() == 0
+  log = metrics.MetricsLog(out, enabled=main_process)
+  every_log, every_save = (config.eval.log_every_steps,
+                           config.eval.checkpoint_every_steps)
+  bar = tqdm.tqdm(total=total, initial=step, desc=recipe.name, unit='step',
+                  disable=not main_process, dynamic_ncols=True)
+  while step < total:
+    batch = input_pipeline.to_device(data.next_batch(), mesh)
+    state, step_metrics = step_fn(step >= frozen_steps)(state, batch,
+                                                         teacher_variables)
+    step += 1
+    if step % every_log == 0 or step == total:
+      loss = float(step_metrics['loss'])
+      if not math.isfinite(loss):
+        raise errors.UserError(
+            f'{recipe.name}: loss became {loss} at step {step}; lower the '
+            f'learning rate. Last checkpoint: {ckpts.latest_step()} in '
+            f'{ckpts.directory}.')
+      log.write(step, loss=loss, lr=float(lr(step - 1)),
+                epoch=step / data.steps_per_epoch)
+      bar.set_postfix(loss=f'{loss:.4f}')
+    if step % every_save == 0 or step == total:
+      ckpts.save(step, state, config, data.get_state())
+    bar.update(1)
+  bar.close()
+  data.close()
+  ckpts.wait()
+  ckpts.close()
+
+  logits, labels = evaluate(config, recipe, variables_of(state), mesh)
+  results = {**inference.accuracies(logits, labels), **(info or {}),
+             'checkpoint': str(ckpts.directory / str(step)), 'steps': step,
+             'train_examples': len(data.indices)}
+  log.write(step, test_top1=results['top1'], test_top5=results['top5'])
+  write_results(out, results, config)
+  return results
+
+
+def write_results(directory, results: dict, config) -> None:
+  """results.json, from the main process only."""
+  if jax.process_index() == 0:
+    metrics.write_results(directory, results, config)
+
+
+def seeds(config) -> range:
+  """The label-subset seeds of finetune (and of distill's teachers)."""
+  fc = config.finetune
+  if fc.seeds < 1:
+    raise errors.UserError(f'finetune.seeds={fc.seeds}; expected >= 1.')
+  return range(fc.seed, fc.seed + fc.seeds)
+
+
+def seed_name(mode: str, seed: int) -> str:
+  return f'{mode}/seed_{seed}'
+
+
+def summarise(workdir, mode: str, per_seed: dict, config) -> dict:
+  """WORKDIR/<mode>/results.json over seeds: top1/top5 mean and std (ddof 0).
+
+  The paper's Tables 3-5 report the mean (and std) over five label subsets.
+  """
+  results = {}
+  for key in ('top1', 'top5'):
+    values = np.array([r[key] for r in per_seed.values()])
+    results[key], results[f'{key}_std'] = float(values.mean()), float(
+        values.std())
+  results['seeds'] = list(per_seed)
+  results['per_seed'] = {str(s): {k: r[k] for k in ('top1', 'top5',
+                                                    'checkpoint')}
+                         for s, r in per_seed.items()}
+  log = metrics.MetricsLog(pathlib.Path(workdir) / mode,
+                           enabled=jax.process_index() == 0)
+  for seed, r in per_seed.items():
+    log.write(r['steps'], seed=seed, top1=r['top1'], top5=r['top5'])
+  write_results(pathlib.Path(workdir) / mode, results, config)
+  return results
+
+
+def restore(config, workdir, recipe: Recipe, step: int | None = None):
+  """(state, checkpoint path) of a saved classifier run, on this host's mesh."""
+  mesh = parallel.make_mesh()
+  directory = run_dir(workdir, recipe) / 'checkpoints'
+  if not directory.is_dir():
+    raise errors.UserError(
+        f'No classifier checkpoints in {directory}: expected a finished '
+        f'`--mode={recipe.name.split("/")[0]}` run in this workdir.')
+  ckpts = checkpoints.Checkpoints(directory, read_only=True)
+  step = ckpts.latest_step() if step is None else step
+  state, _, _ = ckpts.restore(abstract_state(config, recipe, mesh), step)
+  ckpts.close()
+  return state, str(directory / str(step))

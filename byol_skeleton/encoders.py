@@ -1,0 +1,91 @@
+"""The encoder an evaluation starts from: a pretraining run's online encoder, or random.
+
+Paper section 4.3: protocols use the ONLINE encoder f_theta. Its variables are
+`{'params': ..., 'batch_stats': ...}` of `models.STGCN`, replicated on the mesh.
+"""
+import pathlib
+
+import jax
+import orbax.checkpoint as ocp
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from byol_skeleton import byol
+from byol_skeleton import checkpoints
+from byol_skeleton import errors
+from byol_skeleton import models
+from byol_skeleton import pretrain
+
+
+def encoder_kwargs(config, width: float | None = None) -> dict:
+  """models.STGCN's arguments for the config, optionally at another width."""
+  kwargs = dict(byol.network_from_config(config).encoder_kwargs)
+  if width is not None:
+    kwargs['width'] = width
+  return kwargs
+
+
+def encoder_module(config) -> models.STGCN:
+  return models.STGCN(**encoder_kwargs(config))
+
+
+def online_encoder(state: byol.TrainState) -> dict:
+  """Variables of the online encoder f_theta of a pretraining state."""
+  return {'params': state.online_params['encoder'],
+          'batch_stats': state.online_batch_stats['encoder']}
+
+
+def pretrained_workdir(config, workdir) -> pathlib.Path:
+  """`eval.pretrained_workdir`, or the run's own workdir when it is ''."""
+  return pathlib.Path(config.eval.pretrained_workdir or workdir).expanduser()
+
+
+def abstract_pretrain_state(config, sharding):
+  """Shapes and shardings of pretrain.run's TrainState, without computing it."""
+  net = byol.network_from_config(config)
+  # The optimizer state's structure does not depend on the schedule's values.
+  tx = pretrain.make_optimizer(config.pretrain, lambda step: 0.0)
+  shapes = jax.eval_shape(
+      lambda rng: byol.init_state(net, tx, rng, pretrain.sample_input(config)),
+      jax.random.key(0))
+  return checkpoints.abstract_like(shapes, sharding)
+
+
+def _checkpoint_dir(source_workdir) -> pathlib.Path:
+  directory = pathlib.Path(source_workdir) / 'checkpoints'
+  if not directory.is_dir():
+    raise errors.UserError(
+        f'No pretraining checkpoints in {directory}: run --mode=pretrain with '
+        'this --workdir first, or point --config.eval.pretrained_workdir at a '
+        'pretraining run.')
+  return directory
+
+
+def saved_config(source_workdir, step: int | None = None) -> dict:
+  """The config a pretraining checkpoint was saved with, without its state."""
+  directory = _checkpoint_dir(source_workdir)
+  with ocp.CheckpointManager(
+      directory, item_names=('config',),
+      options=ocp.CheckpointManagerOptions(read_only=True,
+                                           create=False)) as manager:
+    step = manager.latest_step() if step is None else step
+    if step is None or step not in manager.all_steps():
+      raise errors.UserError(
+          f'No checkpoint at step {step} in {directory}; available steps: '
+          f'{list(manager.all_steps()) or "none"}.')
+    return manager.restore(step, args=ocp.args.Composite(
+        config=ocp.args.JsonRestore()))['config']
+
+
+def restore_pretrained(config, source_workdir, mesh, step: int | None = None):
+  """(encoder variables, checkpoint path, saved config dict) of a pretraining run.
+
+  The state is restored replicated on `mesh`, whatever device count saved it.
+  """
+  directory = _checkpoint_dir(source_workdir)
+  ckpts = checkpoints.Checkpoints(directory, read_only=True)
+  step = ckpts.latest_step() if step is None else step
+  state, _, saved_config = ckpts.restore(
+      abstract_pretrain_state(config, NamedSharding(mesh, P())), step)
+  ckpts.close()
+  return online_encoder(state), str(directory / str(step)), saved_config

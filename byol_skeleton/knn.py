@@ -1,0 +1,116 @@
+"""Weighted kNN accuracy of an encoder (Wu et al. 2018), standalone or as a monitor.
+
+Train features vote for each test feature: its k most cosine-similar train
+features each give weight exp(similarity / T) to their class; the classes
+are ranked by total weight. Features are L2-normalised encoder outputs of
+un-augmented views (centre crop/loop). The similarity matrix is computed one
+block of test rows at a time, so memory stays (block, num_train).
+"""
+import functools
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from byol_skeleton import classifier
+from byol_skeleton import encoders
+from byol_skeleton import inference
+from byol_skeleton import input_pipeline
+from byol_skeleton import metrics
+from byol_skeleton import parallel
+
+MODE = 'knn'
+BLOCK = 256  # Test rows per similarity block.
+
+
+def normalise(features):
+  norm = np.linalg.norm(features, axis=-1, keepdims=True)
+  return features / np.maximum(norm, 1e-12)
+
+
+@functools.partial(jax.jit, static_argnames=('num_classes', 'k'))
+def _block_votes(queries, keys, key_labels, temperature, *, num_classes, k):
+  top, index = jax.lax.top_k(queries @ keys.T, k)
+  weights = jnp.exp(top / temperature)
+  return jnp.einsum('nk,nkc->nc', weights,
+                    jax.nn.one_hot(key_labels[index], num_classes))
+
+
+def knn_votes(train_features, train_labels, test_features, num_classes: int,
+              k: int, temperature: float) -> np.ndarray:
+  """(num_test, num_classes) class weights from normalised features."""
+  k = min(k, len(train_features))
+  n = len(test_features)
+  # Pad to whole blocks: one compiled shape for every block.
+  padded = np.zeros((-(-n // BLOCK) * BLOCK, test_features.shape[1]),
+                    np.float32)
+  padded[:n] = test_features
+  keys = jnp.asarray(train_features, jnp.float32)
+  labels = jnp.asarray(train_labels, jnp.int32)
+  votes = [np.asarray(_block_votes(jnp.asarray(padded[i:i + BLOCK]), keys,
+                                   labels, temperature,
+                                   num_classes=num_classes, k=k))
+           for i in range(0, len(padded), BLOCK)]
+  return np.concatenate(votes)[:n]
+
+
+def feature_fn(config, mesh):
+  """A predict function of the encoder's features on test-time views."""
+  encoder = encoders.encoder_module(config)
+  return inference.make_predict_fn(lambda v, x: encoder.apply(v, x, False),
+                                   config, mesh)
+
+
+class KnnMonitor:
+  """kNN top-1/top-5 of encoder variables; build once, call every N epochs.
+
+  Building compiles nothing; the first call compiles feature extraction for
+  the eval batch shape, later calls reuse it.
+  """
+
+  def __init__(self, config, mesh, progress: bool = False):
+    self.config, self.mesh, self.progress = config, mesh, progress
+    self.features = feature_fn(config, mesh)
+    self.train_data = input_pipeline.EvalData(config, 'train',
+                                              config.eval.batch_size)
+    self.test_data = input_pipeline.EvalData(config, 'test',
+                                             config.eval.batch_size)
+
+  def __call__(self, encoder_variables) -> dict:
+    """{'knn_top1', 'knn_top5'} of {'params', 'batch_stats'} of models.STGCN."""
+    train_f, train_y = inference.predict(self.features, encoder_variables,
+                                         self.train_data, self.mesh,
+                                         self.progress and 'knn train')
+    test_f, test_y = inference.predict(self.features, encoder_variables,
+                                       self.test_data, self.mesh,
+                                       self.progress and 'knn test')
+    votes = knn_votes(normalise(train_f), train_y, normalise(test_f),
+                      self.config.data.num_classes, self.config.knn.k,
+                      self.config.knn.temperature)
+    return {'knn_top1': inference.topk_accuracy(votes, test_y, 1),
+            'knn_top5': inference.topk_accuracy(votes, test_y, 5)}
+
+
+def knn_accuracy(config, encoder_variables, mesh=None, progress=False) -> dict:
+  """One-off KnnMonitor call (a monitor reuses its KnnMonitor instead)."""
+  return KnnMonitor(config, mesh or parallel.make_mesh(),
+                    progress)(encoder_variables)
+
+
+def run(config, workdir, checkpoint_step=None):
+  mesh = parallel.make_mesh()
+  variables, checkpoint, _ = encoders.restore_pretrained(
+      config, encoders.pretrained_workdir(config, workdir), mesh,
+      checkpoint_step)
+  results = {**knn_accuracy(config, variables, mesh, progress=True),
+             'k': config.knn.k,
+             'temperature': config.knn.temperature,
+             'pretrained_checkpoint': checkpoint}
+  # Classifier-style keys, so scripts read every mode the same way.
+  results['top1'], results['top5'] = results['knn_top1'], results['knn_top5']
+  log = metrics.MetricsLog(workdir / MODE, enabled=jax.process_index() == 0)
+  log.write(int(pathlib.Path(checkpoint).name), knn_top1=results['top1'],
+            knn_top5=results['top5'])
+  classifier.write_results(workdir / MODE, results, config)
+  return results

@@ -202,8 +202,11 @@ def savgol_filter(x, length, window: int = 15, order: int = 2):
   t = jnp.arange(x.shape[0])
   start = jnp.maximum(jnp.minimum(t - window // 2, length - window), 0)
   weights = table[jnp.minimum(t - start, window - 1)]  # (T, window)
-  taps = x[start[:, None] + jnp.arange(window)]  # (T, window, M, V, C)
-  smoothed = jnp.einsum('tw,tw...->t...', weights, taps)
+  # A sum over taps fuses into one loop; an einsum over gathered windows
+  # materialised them and took 4x longer on CPU.
+  per_frame = (-1,) + (1,) * (x.ndim - 1)
+  smoothed = sum(weights[:, k].reshape(per_frame) * x[start + k]
+                 for k in range(window))
   return jnp.where(length >= window, smoothed, x)
 
 
@@ -235,13 +238,22 @@ def temporal_shift(x, offset):
 
 def shear(x, matrix):
   """Each joint's xyz column vector p -> S p (eq. 5)."""
-  return jnp.einsum('dc,...c->...d', matrix.astype(x.dtype), x)
+  # Broadcast multiply-adds: XLA's CPU dot for a 3-long contraction was ~3x slower.
+  matrix = matrix.astype(x.dtype)
+  return sum(x[..., c, None] * matrix[:, c] for c in range(3))
 
 
 def add_bones(x, layout: Layout):
   """Concatenates bones x[v] - x[parent(v)] to the joints: C -> 2C channels."""
-  parents = np.array([p for _, p in layout.bone_pairs])
-  return jnp.concatenate([x, x - x[..., parents, :]], axis=-1)
+  # As a (V, V) matrix product, not a gather over joints: with a gather, XLA's
+  # CPU backend fused filter, interpolation and bones into one loop of scalar
+  # gathers, 30x slower (50 ms for the paper's batch of 8). HIGHEST: no TF32.
+  difference = np.eye(layout.num_joints, dtype=np.float32)
+  for v, parent in layout.bone_pairs:
+    difference[v, parent] -= 1
+  bones = jnp.einsum('uv,...vc->...uc', jnp.asarray(difference, x.dtype), x,
+                     precision=jax.lax.Precision.HIGHEST)
+  return jnp.concatenate([x, bones], axis=-1)
 
 
 # Index maps: output frame index -> frame index of the stage before.

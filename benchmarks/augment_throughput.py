@@ -96,8 +96,8 @@ def step_seconds(config, data, repeats):
   """Best time of the whole jitted pretraining step on one device."""
   import jax  # pylint: disable=g-import-not-at-top
   from jax.sharding import NamedSharding, PartitionSpec as P  # pylint: disable=g-import-not-at-top,g-multiple-import
-  from byol_skeleton import byol, pretrain, schedules  # pylint: disable=g-import-not-at-top,g-multiple-import
-  mesh = pretrain.make_mesh()
+  from byol_skeleton import byol, parallel, pretrain, schedules  # pylint: disable=g-import-not-at-top,g-multiple-import
+  mesh = parallel.make_mesh()
   net = byol.network_from_config(config)
   tx = pretrain.make_optimizer(config.pretrain, schedules.pretrain_lr(
       0.2, config.pretrain.batch_size, 1e-6, 10, 1000))
@@ -106,7 +106,7 @@ def step_seconds(config, data, repeats):
       out_shardings=NamedSharding(mesh, P()))(jax.random.key(0))
   step = pretrain.make_train_step(config, net, tx,
                                   schedules.target_ema(0.99, 1000), mesh)
-  data = jax.device_put(data, NamedSharding(mesh, P(byol.AXIS)))
+  data = jax.device_put(data, NamedSharding(mesh, P(parallel.AXIS)))
   state, out = step(state, data)  # compile
   out['loss'].block_until_ready()
 

@@ -203,7 +203,7 @@ def savgol_filter(x, length, window: int = 15, order: int = 2):
   start = jnp.maximum(jnp.minimum(t - window // 2, length - window), 0)
   weights = table[jnp.minimum(t - start, window - 1)]  # (T, window)
   # A sum over taps fuses into one loop; an einsum over gathered windows
-  # materialised them and took 4x longer on CPU.
+  # materialised them and took 3-4x longer on CPU.
   per_frame = (-1,) + (1,) * (x.ndim - 1)
   smoothed = sum(weights[:, k].reshape(per_frame) * x[start + k]
                  for k in range(window))
@@ -238,7 +238,7 @@ def temporal_shift(x, offset):
 
 def shear(x, matrix):
   """Each joint's xyz column vector p -> S p (eq. 5)."""
-  # Broadcast multiply-adds: XLA's CPU dot for a 3-long contraction was ~3x slower.
+  # Broadcast multiply-adds: XLA's CPU dot for a 3-long contraction was ~2x slower.
   matrix = matrix.astype(x.dtype)
   return sum(x[..., c, None] * matrix[:, c] for c in range(3))
 

@@ -75,6 +75,8 @@ def _prepare_workdir(path: str) -> pathlib.Path:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  if not flags.FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)  # Orbax logs every file at INFO.
   try:
     workdir = _prepare_workdir(_WORKDIR.value)
     _maybe_initialize_distributed()

@@ -19,3 +19,12 @@ def shared_data():
     pytest.skip(f'real skeleton data not found at {SHARED_DATA} '
                 '(../shared/data beside the repository)')
   return SHARED_DATA
+
+
+def pytest_configure(config):
+  """Shares compiled XLA programs between tests and xdist workers of a run."""
+  del config
+  import jax  # pylint: disable=g-import-not-at-top
+  cache = pathlib.Path(os.environ.get('TMPDIR', '/tmp')) / 'byol_skeleton_xla_cache'
+  jax.config.update('jax_compilation_cache_dir', str(cache))
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 1.0)

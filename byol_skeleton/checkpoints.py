@@ -27,9 +27,13 @@ class Checkpoints:
         max_to_keep=keep, keep_period=keep_every or None,
         enable_async_checkpointing=async_save, read_only=read_only,
         create=not read_only)
+    # Handlers, not just item names: without them item_metadata() is empty
+    # and a shape mismatch could not be named before restoring.
     self._manager = ocp.CheckpointManager(
-        self.directory, options=options,
-        item_names=('state', 'data', 'config'))
+        self.directory, options=options, item_handlers=dict(
+            state=ocp.StandardCheckpointHandler(),
+            data=ocp.JsonCheckpointHandler(),
+            config=ocp.JsonCheckpointHandler()))
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()

@@ -6,7 +6,9 @@ mistyped field is an error naming it.
 import importlib
 import os
 import pathlib
+import re
 import sys
+import tempfile
 
 from absl import app
 from absl import flags
@@ -67,9 +69,47 @@ def _prepare_workdir(path: str) -> pathlib.Path:
   except OSError as e:
     raise errors.UserError(
         f'--workdir {workdir} cannot be created: {e.strerror}.') from None
-  if not os.access(workdir, os.W_OK):
-    raise errors.UserError(f'--workdir {workdir} is not writable.')
+  # A real write, not os.access: root passes access() on read-only mounts.
+  try:
+    with tempfile.TemporaryFile(dir=workdir):
+      pass
+  except OSError as e:
+    raise errors.UserError(
+        f'--workdir {workdir} is not writable: {e.strerror}.') from None
   return workdir
+
+
+def _parse_flags(argv):
+  """absl's flag parsing; every bad flag or config override is one sentence.
+
+  ml_collections raises AttributeError/KeyError (with a did-you-mean hint) for
+  an override of a field that does not exist, and a bad preset surfaces as a
+  flag error carrying the whole traceback; the user gets the root message.
+  """
+  try:
+    return flags.FLAGS(argv)
+  except (flags.Error, AttributeError, KeyError) as e:
+    chain = [e]
+    while chain[-1].__cause__ or chain[-1].__context__:
+      chain.append(chain[-1].__cause__ or chain[-1].__context__)
+    root = chain[-1]
+    if isinstance(root, (AttributeError, KeyError)):
+      key = str(root.args[0]) if root.args else ''  # the missing field
+      overrides = [a[2:].split('=')[0] for a in argv[1:]
+                   if a.startswith('--config.')]
+      named = [o for o in overrides if key in o.split('.')[1:]]
+      hint = re.search(r'Did you mean "([^"]+)"',
+                       ' '.join(str(x.args[0] if x.args else x) for x in chain))
+      _fail(f'--{named[0] if named else "config"}: no such config field'
+            + (f' (did you mean {hint.group(1)!r}?)' if hint else '') + '.')
+    flag = str(e).split(': ')[0]
+    _fail(f'{flag}: {root}' if root is not e and flag.startswith('flag --')
+          else str(e))
+
+
+def _fail(message: str):
+  print(f'byol-skeleton: error: {message}', file=sys.stderr)
+  sys.exit(2)
 
 
 def main(argv):
@@ -83,12 +123,11 @@ def main(argv):
     module = importlib.import_module(MODES[_MODE.value])
     module.run(_CONFIG.value, workdir, checkpoint_step=_CHECKPOINT_STEP.value)
   except errors.UserError as e:
-    print(f'byol-skeleton: error: {e}', file=sys.stderr)
-    sys.exit(2)
+    _fail(str(e))
 
 
 def run():
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)
 
 
 if __name__ == '__main__':

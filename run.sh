@@ -17,7 +17,8 @@ case "${1:-demo}" in
     exec .venv/bin/python -m pytest tests -n 2 "$@"
     ;;
   demo)
-    exec .venv/bin/python -m byol_skeleton.demo
+    .venv/bin/python -m data_prep.build --dataset=synthetic --data_dir=runs/data
+    exec .venv/bin/python -m byol_skeleton.demo --data_dir=runs/data --workdir=runs/demo
     ;;
   *)
     exec .venv/bin/python -m byol_skeleton.main --mode="$1" "${@:2}"

@@ -36,11 +36,11 @@ def main(argv):
   pretrain.run(config, workdir)
   probe = linear.run(config, workdir)
   tsne.run(config, workdir)
-  summary = {
-      'pretrained_top1': probe['top1'],
-      'random_top1': probe['random_top1'],
-      'pretrained_top5': probe['top5'],
-      'random_top5': probe['random_top5'],
+  summary = {  # percent; results.json files hold fractions
+      'pretrained_top1': 100 * probe['top1'],
+      'random_top1': 100 * probe['random_top1'],
+      'pretrained_top5': 100 * probe['top5'],
+      'random_top5': 100 * probe['random_top5'],
       'wall_seconds': time.perf_counter() - tic,
       'plots': sorted(str(p) for p in workdir.rglob('*.png')),
   }

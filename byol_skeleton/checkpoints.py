@@ -81,6 +81,9 @@ def _path_str(path) -> str:
 def check_compatible(saved_metadata, abstract_state, where) -> None:
   """Raises CheckpointMismatchError naming every leaf whose shape differs."""
   def shape_of(leaf):
+    if getattr(leaf, 'dtype', None) is not None and jax.dtypes.issubdtype(
+        leaf.dtype, jax.dtypes.prng_key):  # stored as its raw uint32 data
+      leaf = jax.eval_shape(jax.random.key_data, leaf)
     shape = getattr(leaf, 'shape', None)
     return None if shape is None else tuple(shape)
 
@@ -96,8 +99,8 @@ def check_compatible(saved_metadata, abstract_state, where) -> None:
     shown = '; '.join(problems[:5])
     more = f' (and {len(problems) - 5} more)' if len(problems) > 5 else ''
     raise CheckpointMismatchError(
-        f'Checkpoint {where} does not fit this config: {shown}{more}. '
-        'Check model.width, data.layout, data.use_bones and the head sizes '
+        f'Checkpoint {where} does not fit this config: {shown}{more}; '
+        'check model.width, data.layout, data.use_bones and the head sizes '
         'against the config saved with the checkpoint.')
 
 

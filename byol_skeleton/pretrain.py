@@ -4,11 +4,13 @@ The loop is linear on purpose: get a host batch, put it on the devices, step,
 log, checkpoint. Everything random comes from the state's rng and step, so a
 resumed run continues bit for bit.
 """
+import hashlib
 import signal
 import time
 
 from absl import logging
 import jax
+from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 import jax.numpy as jnp
@@ -87,6 +89,25 @@ def make_train_step(config, net, tx, tau_fn, mesh):
   return jax.jit(parallel.data_parallel(per_device, mesh), donate_argnums=0)
 
 
+def replica_digests(tree) -> list[str]:
+  """SHA-256 of each device's copy of a replicated pytree, all processes.
+
+  One hex digest per device (process by process): all equal means every
+  replica of the state, on every host, is bit-identical.
+  """
+  local = {}
+  for leaf in jax.tree.leaves(tree):
+    if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+      leaf = jax.random.key_data(leaf)
+    for shard in leaf.addressable_shards:
+      local.setdefault(shard.device.id, hashlib.sha256()).update(
+          np.asarray(shard.data).tobytes())
+  mine = np.stack([np.frombuffer(local[d].digest(), np.uint8)
+                   for d in sorted(local)])
+  everyone = multihost_utils.process_allgather(mine)
+  return [bytes(d).hex() for d in np.asarray(everyone).reshape(-1, 32)]
+
+
 class _StopRequest:
   """Turns SIGTERM/SIGINT into a flag the loop checks, to save before exiting."""
 
@@ -139,8 +160,12 @@ def run(config, workdir, checkpoint_step=None):
   train_step = make_train_step(config, net, tx, tau_fn, mesh)
   log = metrics.MetricsLog(workdir / MODE, enabled=jax.process_index() == 0)
 
+  last_saved = start
+
   def save(step):
+    nonlocal last_saved
     ckpts.save(step, state, config, data.get_state())
+    last_saved = step
 
   bar = tqdm.tqdm(total=total_steps, initial=step, desc=MODE, unit='step',
                   disable=jax.process_index() != 0, dynamic_ncols=True)
@@ -162,9 +187,10 @@ def run(config, workdir, checkpoint_step=None):
         if not np.isfinite(loss):
           ckpts.wait()
           raise errors.UserError(
-              f'loss became {loss} at step {step}; nothing was saved after it. '
-              f'Last good checkpoint: step {ckpts.latest_step()} in '
-              f'{ckpts.directory}. Lower pretrain.base_lr or check the data.')
+              f'loss became {loss} at step {step}, so the run stopped without '
+              f'saving it; the last good checkpoint is step '
+              f'{ckpts.latest_step()} in {ckpts.directory} (lower '
+              'pretrain.base_lr or check the data).')
         elapsed = time.perf_counter() - tic
         wall += elapsed
         last = dict(loss=loss, lr=float(lr_fn(step - 1)),
@@ -180,7 +206,8 @@ def run(config, workdir, checkpoint_step=None):
         save(step)
       bar.update(1)
     if stop.signal:
-      save(step)
+      if step != last_saved:  # a signal right after a save: nothing new
+        save(step)
       ckpts.wait()
       bar.close()
       logging.warning('%s received: saved step %d, exiting.', stop.signal, step)
@@ -190,7 +217,8 @@ def run(config, workdir, checkpoint_step=None):
   results = dict(final_loss=last.get('loss'), steps=step,
                  total_steps=total_steps, wall_seconds=wall,
                  pairs_per_s=(step - first_step) * pc.batch_size / wall
-                 if wall else None, checkpoint=str(ckpts.directory / str(step)))
+                 if wall else None, checkpoint=str(ckpts.directory / str(step)),
+                 state_digests=replica_digests(state))
   if jax.process_index() == 0:
     metrics.write_results(workdir / MODE, results, config)
     metrics.plot_curves(log.read(), ('loss', 'lr', 'tau', 'knn_top1'),

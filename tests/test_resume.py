@@ -1,0 +1,84 @@
+"""Resuming pretraining: an interrupted run ends bit for bit where an
+uninterrupted one does (same config, same 8 CPU devices)."""
+import json
+import signal
+
+import numpy as np
+import pytest
+
+from byol_skeleton import checkpoints
+from byol_skeleton import errors
+from byol_skeleton import input_pipeline
+from byol_skeleton import pretrain
+import pretrain_harness as harness
+
+STEPS = 6  # one and a half epochs of the smallest synthetic build
+STOP_AT = 3  # between the periodic checkpoints at 2 and 4
+
+
+@pytest.fixture(scope='module')
+def data_dir(tmp_path_factory):
+  return harness.build_data(tmp_path_factory)
+
+
+def _losses(workdir) -> dict:
+  lines = (workdir / 'pretrain' / 'metrics.jsonl').read_text().splitlines()
+  return {r['step']: (r['loss'], r['lr'], r['tau'])
+          for r in map(json.loads, lines)}
+
+
+@pytest.mark.slow
+def test_interrupted_run_resumes_bitwise(tmp_path, data_dir, monkeypatch):
+  config = harness.tiny_config(data_dir, steps_override=STEPS,
+                               checkpoint_every_steps=2, log_every_steps=1)
+  reference = pretrain.run(config, tmp_path / 'reference')
+
+  # SIGTERM while the batch of step STOP_AT is fetched: the run finishes that
+  # step, saves it and returns.
+  fetch = input_pipeline.PretrainData.next_batch
+
+  def next_batch(data):
+    if data.get_state()['step'] == STOP_AT - 1:
+      signal.raise_signal(signal.SIGTERM)
+    return fetch(data)
+
+  monkeypatch.setattr(input_pipeline.PretrainData, 'next_batch', next_batch)
+  cut = tmp_path / 'interrupted'
+  assert pretrain.run(config, cut) is None
+  monkeypatch.undo()
+  assert harness.committed_steps(cut) == [2, STOP_AT]
+  _, data_state = harness.restore(cut, STOP_AT)
+  assert data_state['step'] == STOP_AT
+
+  resumed = pretrain.run(config, cut)
+  assert resumed['steps'] == reference['steps'] == STEPS
+  assert resumed['final_loss'] == reference['final_loss']
+  assert len(set(resumed['state_digests'])) == 1  # all 8 replicas agree
+  assert resumed['state_digests'] == reference['state_digests']
+  for step in (4, STEPS):
+    want, want_data = harness.restore(tmp_path / 'reference', step)
+    got, got_data = harness.restore(cut, step)
+    assert got_data == want_data
+    assert got_data['step'] == step == int(got.step)
+    want, got = harness.leaves(want), harness.leaves(got)
+    assert got.keys() == want.keys()
+    unequal = [k for k in want if not np.array_equal(got[k], want[k])]
+    assert not unequal, f'step {step}: {unequal[:5]}'
+  # Every logged step of the resumed run (its log continues the first run's).
+  assert _losses(cut) == _losses(tmp_path / 'reference')
+
+  # The checkpoint restored into a wider model names what does not fit.
+  wider = harness.tiny_config(data_dir)
+  wider.model.width = 0.25
+  with pytest.raises(checkpoints.CheckpointMismatchError,
+                     match=r'encoder/\S+: checkpoint has \(\d+,?\d*\), '
+                           r'model expects \(\d+'):
+    harness.restore(cut, config=wider)
+
+
+def test_batch_not_divisible_by_devices_names_field():
+  with pytest.raises(errors.UserError,
+                     match=r'^pretrain\.batch_size=12 is not divisible by the '
+                           r'8 devices; use a multiple of 8\.$'):
+    pretrain.check_batch_size(12, 'pretrain.batch_size')
+  assert pretrain.check_batch_size(16, 'pretrain.batch_size') == 2

@@ -47,7 +47,7 @@ def spatial_partition(layout: Layout, partition: str = 'reference'
   to_centre = (hop if partition == 'reference'
                else hop_distance(layout))[:, layout.center]
   is_self = np.eye(layout.num_joints, dtype=bool)
-  # nearer[j, i]: j is strictly nearer to the centre than i (inf < inf is False).
+  # nearer[j, i]: j strictly nearer to the centre than i (inf < inf: False).
   nearer = to_centre[:, None] < to_centre[None, :]
   edge = neighbourhood & ~is_self
   groups = (is_self, edge & ~nearer, edge & nearer)

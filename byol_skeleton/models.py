@@ -1,16 +1,16 @@
 """ST-GCN encoder (Yan et al. 2018), MLP heads and a linear classifier.
 
 Internal activation layout: (V, B, T, C) with B = N * M (persons folded into
-the batch), joints outermost. Why: both hot ops become plain matmuls/convs on
-free reshapes, with no transposes inside the network:
-  * graph aggregation over joints is ONE matmul (K*V, V) @ (V, B*T*C);
-  * the 1x1 conv from K*C_in to C_out is K matmuls on contiguous row blocks
-    (V*B*T, C_in) of that result;
+the batch), joints outermost. Why: the hot ops become plain matmuls/convs on
+free reshapes:
+  * graph aggregation over joints is ONE matmul (K*V, V) @ (V, B*T*C), and
+    the 1x1 conv is one matmul (V*B*T, K*C_in) @ (K*C_in, C_out) after moving
+    K next to C_in (the only transpose inside a block);
   * the temporal conv is a 1-D conv on (V*B, T, C) ('NWC'), which XLA:CPU runs
     near matmul peak forward and backward (a (9,1) 2-D conv's backward runs at
     about half);
   * BN is a reduction over all axes but the last.
-See `_graph_conv` for the timings that chose this over other layouts.
+See `_graph_conv` for the timings that chose this over other orders.
 
 Init: conv/dense kernels He-normal (fan-in, every conv is followed by BN and
 ReLU), biases zero, BN scale 1 / bias 0, edge importance 1 (as the reference).
@@ -20,7 +20,6 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from byol_skeleton import graph
 from byol_skeleton import skeletons
@@ -46,8 +45,19 @@ def _graph_conv(x, kernel, bias, adjacency):
 
   Equal to the reference 1x1 conv to K*C_out followed by
   einsum('nkctv,kvw->nctw'), reordered: aggregate the C_in input channels over
-  joints first (one matmul), then contract K*C_in -> C_out. The conv bias goes
-  through the aggregation as bias_k times the column sums of A_k.
+  joints first (one (K*V, V) matmul), move K next to C_in, then one matmul
+  K*C_in -> C_out. The conv bias goes through the aggregation as b_k times the
+  column sums of A_k.
+
+  Why this order, fwd+bwd of the whole encoder on the 'paper' shape
+  (N=8, T=150, M=2, width 1), best wall / best CPU seconds on the shared
+  2-core machine (other jobs running, so +-15%):
+    this (one K*C_in matmul after a transpose of the aggregate): 3.7 s / 6.7
+    K separate (rows, C_in) @ W_k matmuls summed, no transpose:  3.9 s / 7.4
+    the reference order (conv to K*C_out, then contract (k, v)): graph conv
+      alone 1.5x slower than either of the above.
+  Also tried, no gain: a custom kernel gradient for the temporal conv (one
+  matmul per tap, to avoid XLA's transposed copies): 4.1 s.
 
   x: (V, B, T, C_in); kernel: (K, C_in, C_out); bias: (K, C_out);
   adjacency: (K, V, V), [k, v, w] = weight of joint v's message to joint w.
@@ -56,7 +66,8 @@ def _graph_conv(x, kernel, bias, adjacency):
   k, _, out = kernel.shape
   a_t = jnp.swapaxes(adjacency, 1, 2).reshape(k * v, v).astype(x.dtype)
   z = (a_t @ x.reshape(v, b * t * c)).reshape(k, v * b * t, c)
-  y = sum(z[i] @ kernel[i] for i in range(k))
+  z = jnp.swapaxes(z, 0, 1).reshape(v * b * t, k * c)
+  y = z @ kernel.reshape(k * c, out)
   joint_bias = jnp.einsum('kvw,ko->wo', adjacency, bias)
   return y.reshape(v, b, t, out) + joint_bias[:, None, None, :].astype(y.dtype)
 

@@ -1,5 +1,4 @@
-"""ST-GCN, BatchNorm, heads: against numpy re-implementations and known counts."""
-import flax
+"""ST-GCN, BatchNorm, heads vs. numpy re-implementations and known counts."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -202,11 +201,11 @@ def test_mlp_head_matches_numpy():
   h = x @ p['Dense_0']['kernel'] + p['Dense_0']['bias']
   h = (h - h.mean(0)) / np.sqrt(h.var(0) + EPS)
   h = np.maximum(h * p['BatchNorm_0']['scale'] + p['BatchNorm_0']['bias'], 0)
-  np.testing.assert_allclose(out, h @ p['Dense_1']['kernel'] + p['Dense_1']['bias'],
-                             rtol=1e-4, atol=1e-5)
+  want = h @ p['Dense_1']['kernel'] + p['Dense_1']['bias']
+  np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-5)
 
 
-# ---- BatchNorm ----------------------------------------------------------------
+# ---- BatchNorm ---------------------------------------------------------------
 
 def test_batchnorm_train_eval_and_moments():
   rng = np.random.default_rng(3)

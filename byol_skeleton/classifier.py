@@ -38,6 +38,7 @@ from byol_skeleton import metrics
 from byol_skeleton import models
 from byol_skeleton import parallel
 from byol_skeleton import pretrain
+from byol_skeleton import schedules
 
 PARTS = ('encoder', 'head')
 
@@ -48,7 +49,7 @@ class ClassifierState:
   params: Any  # {'encoder': STGCN params, 'head': Dense params}
   batch_stats: Any  # {'encoder': STGCN running statistics}
   opt_state: Any  # {part: optimizer state}, for the parts that ever train
-  rng: jax.Array
+  rng: jax.Array  # Raw key data (uint32): checkpoints hold plain arrays.
 
 
 def cross_entropy(logits, labels):
@@ -62,7 +63,9 @@ class Recipe:
   name: str  # Output directory under the workdir ('linear_eval', 'finetune/seed_0').
   epochs: int
   batch_size: int  # Global.
-  lr: Callable[[int, int], optax.Schedule]  # (steps/epoch, total steps) -> head rate
+  lr: float  # Head's peak rate at reference_batch; scaled linearly with the batch
+  reference_batch: int  # (the paper's batch, as pretrain.base_lr).
+  schedule: Callable[[float, int, int], optax.Schedule]  # (peak, steps/epoch, total)
   momentum: float
   weight_decay: float
   encoder_lr_scale: float | None = None  # None: the encoder never trains.
@@ -79,6 +82,17 @@ class Recipe:
 
   def trains_encoder(self) -> bool:
     return self.encoder_lr_scale is not None and self.freeze_fraction < 1
+
+
+def step_decay(decay_epochs):
+  """Schedule factory: times 0.1 at each of `decay_epochs`."""
+  return lambda peak, steps_per_epoch, _: schedules.step_decay(
+      peak, steps_per_epoch, decay_epochs)
+
+
+def cosine(peak, _, total_steps):
+  """Schedule factory: cosine decay to 0 over the run."""
+  return optax.cosine_decay_schedule(peak, total_steps)
 
 
 def network(config, width: float | None = None) -> models.Classifier:
@@ -113,7 +127,8 @@ def variables_of(state: ClassifierState) -> dict:
 
 def optimizers(recipe: Recipe, steps_per_epoch: int, total_steps: int):
   """({part: optax transformation}, head learning-rate schedule)."""
-  lr = recipe.lr(steps_per_epoch, total_steps)
+  lr = recipe.schedule(recipe.lr * recipe.batch_size / recipe.reference_batch,
+                       steps_per_epoch, total_steps)
   txs = {'head': pretrain.make_optimizer(recipe, lr)}
   if recipe.trains_encoder():
     # The encoder's optimizer counts from its unfreezing; its rate is the
@@ -138,7 +153,7 @@ def init_state(config, recipe: Recipe, txs, mesh, encoder_variables=None):
     return ClassifierState(
         step=jnp.zeros((), jnp.int32), params=params, batch_stats=stats,
         opt_state={part: tx.init(params[part]) for part, tx in txs.items()},
-        rng=k_state)
+        rng=jax.random.key_data(k_state))
 
   return jax.jit(init, out_shardings=NamedSharding(mesh, P()))(
       jax.random.key(config.seed), encoder_variables)
@@ -164,8 +179,9 @@ def make_train_step(config, recipe: Recipe, txs, mesh, train_encoder: bool,
   trained = PARTS if train_encoder else ('head',)
 
   def per_device(state, batch, teacher_variables):
-    key = jax.random.fold_in(jax.random.fold_in(state.rng, state.step),
-                             jax.lax.axis_index(parallel.AXIS))
+    key = jax.random.fold_in(
+        jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step),
+        jax.lax.axis_index(parallel.AXIS))
     k_view, k_dropout = jax.random.split(key)
     x = augment.augment_batch(view, k_view, batch['skeleton'],
                               batch['length']).astype(dtype)
@@ -180,7 +196,9 @@ def make_train_step(config, recipe: Recipe, txs, mesh, train_encoder: bool,
 
     (loss, stats), grads = jax.value_and_grad(objective, has_aux=True)(
         {part: state.params[part] for part in trained})
-    grads, loss, stats = jax.lax.pmean((grads, loss, stats), parallel.AXIS)
+    grads, loss = jax.lax.pmean((grads, loss), parallel.AXIS)
+    if train_encoder:  # A frozen encoder's statistics stay bit for bit.
+      stats = jax.lax.pmean(stats, parallel.AXIS)
     params, opt_state = dict(state.params), dict(state.opt_state)
     for part in trained:
       updates, opt_state[part] = txs[part].update(
@@ -216,7 +234,7 @@ def train(config, workdir, recipe: Recipe, *, encoder_variables=None,
   """Trains (or resumes) `recipe` in WORKDIR/<name>, then tests it.
 
   encoder_variables: the starting encoder (None: random). teacher:
-  ((encoder, head), variables) of a frozen classifier whose logits are the
+  (classifier module, variables) of a frozen classifier whose logits are the
   targets. indices: train-split examples to use (None: all). info: extra
   entries for results.json (e.g. the checkpoint the encoder came from).
   Returns the results dictionary, also written to WORKDIR/<name>/results.json.
@@ -328,9 +346,14 @@ def summarise(workdir, mode: str, per_seed: dict, config) -> dict:
   return results
 
 
-def restore(config, workdir, recipe: Recipe, step: int | None = None):
-  """(state, checkpoint path) of a saved classifier run, on this host's mesh."""
-  mesh = parallel.make_mesh()
+def restore(config, workdir, recipe: Recipe, step: int | None = None,
+            mesh=None):
+  """(state, checkpoint path) of a saved classifier run.
+
+  Restored replicated on `mesh` (default: all devices), whatever device
+  count saved it.
+  """
+  mesh = mesh or parallel.make_mesh()
   directory = run_dir(workdir, recipe) / 'checkpoints'
   if not directory.is_dir():
     raise errors.UserError(

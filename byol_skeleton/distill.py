@@ -20,6 +20,7 @@ from byol_skeleton import errors
 from byol_skeleton import finetune
 
 MODE = 'distill'
+PAPER_BATCH = 256  # distill.lr is the rate at this batch.
 
 
 def distillation_loss(student_logits, teacher_logits, temperature: float):
@@ -32,10 +33,8 @@ def distillation_loss(student_logits, teacher_logits, temperature: float):
 def recipe(config, name: str) -> classifier.Recipe:
   dc = config.distill
   return classifier.Recipe(
-      name=name, epochs=dc.epochs, batch_size=dc.batch_size,
-      lr=lambda _, total_steps: optax.cosine_decay_schedule(dc.lr,
-                                                            total_steps),
-      momentum=dc.momentum, weight_decay=dc.weight_decay, encoder_lr_scale=1.0,
+      name=name, epochs=dc.epochs, batch_size=dc.batch_size, lr=dc.lr,
+      reference_batch=PAPER_BATCH, schedule=classifier.cosine, momentum=dc.momentum, weight_decay=dc.weight_decay, encoder_lr_scale=1.0,
       loss=functools.partial(distillation_loss, temperature=dc.temperature))
 
 

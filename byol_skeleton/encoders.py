@@ -48,6 +48,8 @@ def abstract_pretrain_state(config, sharding):
   shapes = jax.eval_shape(
       lambda rng: byol.init_state(net, tx, rng, pretrain.sample_input(config)),
       jax.random.key(0))
+  # The PRNG key is stored as its raw data; an evaluation never uses it.
+  shapes = shapes.replace(rng=jax.eval_shape(jax.random.key_data, shapes.rng))
   return checkpoints.abstract_like(shapes, sharding)
 
 

@@ -11,7 +11,6 @@ WORKDIR/finetune/results.json holds their mean and std.
 import pathlib
 
 import jax
-import optax
 
 from byol_skeleton import classifier
 from byol_skeleton import encoders
@@ -19,15 +18,14 @@ from byol_skeleton import input_pipeline
 from byol_skeleton import parallel
 
 MODE = 'finetune'
+PAPER_BATCH = 8  # finetune.lr is the rate at this batch.
 
 
 def recipe(config, name: str) -> classifier.Recipe:
   fc = config.finetune
   return classifier.Recipe(
-      name=name, epochs=fc.epochs, batch_size=fc.batch_size,
-      lr=lambda _, total_steps: optax.cosine_decay_schedule(fc.lr,
-                                                            total_steps),
-      momentum=fc.momentum, weight_decay=fc.weight_decay,
+      name=name, epochs=fc.epochs, batch_size=fc.batch_size, lr=fc.lr,
+      reference_batch=PAPER_BATCH, schedule=classifier.cosine, momentum=fc.momentum, weight_decay=fc.weight_decay,
       encoder_lr_scale=fc.encoder_lr_scale,
       freeze_fraction=fc.freeze_fraction)
 

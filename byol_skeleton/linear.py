@@ -8,18 +8,17 @@ initialised encoder (WORKDIR/linear_eval/random) and reports random_top1/5.
 from byol_skeleton import classifier
 from byol_skeleton import encoders
 from byol_skeleton import parallel
-from byol_skeleton import schedules
 
 MODE = 'linear_eval'
+PAPER_BATCH = 256  # linear.lr is the rate at this batch.
 
 
 def recipe(config, name: str = MODE) -> classifier.Recipe:
   lc = config.linear
   return classifier.Recipe(
-      name=name, epochs=lc.epochs, batch_size=lc.batch_size,
-      lr=lambda steps_per_epoch, _: schedules.step_decay(
-          lc.lr, steps_per_epoch, lc.lr_decay_epochs),
-      momentum=lc.momentum, weight_decay=lc.weight_decay)
+      name=name, epochs=lc.epochs, batch_size=lc.batch_size, lr=lc.lr,
+      reference_batch=PAPER_BATCH,
+      schedule=classifier.step_decay(lc.lr_decay_epochs), momentum=lc.momentum, weight_decay=lc.weight_decay)
 
 
 def probe(config, workdir, encoder_variables, info: dict,

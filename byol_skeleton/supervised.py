@@ -7,18 +7,17 @@ subset of finetune.seed (the baseline rows of Tables 3-4).
 """
 from byol_skeleton import classifier
 from byol_skeleton import finetune
-from byol_skeleton import schedules
 
 MODE = 'supervised'
+PAPER_BATCH = 8  # supervised.lr is the rate at this batch.
 
 
 def recipe(config, name: str = MODE) -> classifier.Recipe:
   sc = config.supervised
   return classifier.Recipe(
-      name=name, epochs=sc.epochs, batch_size=sc.batch_size,
-      lr=lambda steps_per_epoch, _: schedules.step_decay(
-          sc.lr, steps_per_epoch, sc.lr_decay_epochs),
-      momentum=sc.momentum, weight_decay=sc.weight_decay, encoder_lr_scale=1.0)
+      name=name, epochs=sc.epochs, batch_size=sc.batch_size, lr=sc.lr,
+      reference_batch=PAPER_BATCH,
+      schedule=classifier.step_decay(sc.lr_decay_epochs), momentum=sc.momentum, weight_decay=sc.weight_decay, encoder_lr_scale=1.0)
 
 
 def run(config, workdir, checkpoint_step=None):

@@ -78,6 +78,8 @@ def get_config():
   c.linear.lr_decay_epochs = (60, 80)
   c.linear.momentum = 0.9
   c.linear.weight_decay = 0.0
+  # linear.lr, like every protocol's lr, is the paper's rate at its batch and
+  # scales linearly with batch_size (as pretrain.base_lr).
   c.linear.random_baseline = False  # Also probe a random encoder: random_top1/5.
 
   # Every evaluation protocol (byol_skeleton/classifier.py and the modes).
@@ -100,7 +102,7 @@ def get_config():
   c.finetune.seeds = 1  # runs seeds seed..seed+seeds-1 (the paper: 5).
   c.finetune.epochs = 100
   c.finetune.batch_size = 8
-  c.finetune.lr = 10.0  # Head; cosine decay to 0.
+  c.finetune.lr = 10.0  # Head, at batch 8 (scaled linearly); cosine to 0.
   c.finetune.momentum = 0.9
   c.finetune.weight_decay = 0.0
   c.finetune.freeze_fraction = 1 / 3  # Encoder frozen for this part of the steps,
@@ -113,7 +115,7 @@ def get_config():
   c.distill.temperature = 1.0
   c.distill.epochs = 100
   c.distill.batch_size = 256
-  c.distill.lr = 0.2  # Cosine decay to 0.
+  c.distill.lr = 0.2  # At batch 256 (scaled linearly); cosine to 0.
   c.distill.momentum = 0.9
   c.distill.weight_decay = 1e-4
 
@@ -122,7 +124,7 @@ def get_config():
   c.supervised.fraction = 1.0  # < 1: the class-balanced subset of finetune.seed.
   c.supervised.epochs = 80
   c.supervised.batch_size = 8
-  c.supervised.lr = 0.0125
+  c.supervised.lr = 0.0125  # At batch 8, scaled linearly with the batch.
   c.supervised.lr_decay_epochs = (56, 70)
   c.supervised.momentum = 0.9
   c.supervised.weight_decay = 3e-4

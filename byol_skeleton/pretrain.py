@@ -82,9 +82,15 @@ def make_train_step(config, net, tx, tau_fn, mesh):
                                batch['length_1'])
     x2 = augment.augment_batch(view2, key2, batch['skeleton_2'],
                                batch['length_2'])
-    return byol.byol_update(state, x1.astype(dtype), x2.astype(dtype),
-                            net=net, tx=tx, tau_fn=tau_fn,
-                            bn_momentum=config.pretrain.bn_momentum)
+    state, metrics = byol.byol_update(state, x1.astype(dtype),
+                                      x2.astype(dtype), net=net, tx=tx,
+                                      tau_fn=tau_fn,
+                                      bn_momentum=config.pretrain.bn_momentum)
+    # XLA on CPU can turn NaN activations into zeros (fused max), so NaN
+    # parameters may still give a finite loss: check them as well.
+    finite = jnp.all(jnp.stack([jnp.isfinite(p).all() for p in
+                                jax.tree.leaves(state.online_params)]))
+    return state, {**metrics, 'finite': finite & jnp.isfinite(metrics['loss'])}
 
   return jax.jit(parallel.data_parallel(per_device, mesh), donate_argnums=0)
 
@@ -184,11 +190,13 @@ def run(config, workdir, checkpoint_step=None):
       at_save = step % pc.checkpoint_every_steps == 0 or step == total_steps
       if at_log or at_save:
         loss = float(step_metrics['loss'])
-        if not np.isfinite(loss):
+        if not step_metrics['finite']:
           ckpts.wait()
+          bar.close()  # before the message, which must be the last line
           raise errors.UserError(
-              f'loss became {loss} at step {step}, so the run stopped without '
-              f'saving it; the last good checkpoint is step '
+              f'the loss or the parameters became NaN or infinite (loss '
+              f'{loss}) at step {step}, so the run stopped without saving '
+              f'it; the last good checkpoint is step '
               f'{ckpts.latest_step()} in {ckpts.directory} (lower '
               'pretrain.base_lr or check the data).')
         elapsed = time.perf_counter() - tic

@@ -118,5 +118,5 @@ def error_line(stderr: str) -> str:
   assert len(errors) == 1 and lines[-1] == errors[0], stderr
   message = errors[0].removeprefix('byol-skeleton: error: ')
   # One sentence: it ends once, and no new sentence starts inside it.
-  assert message[-1] in '.)' and not re.search(r'[.;]\s+[A-Z]', message), message
+  assert message.endswith('.') and not re.search(r'[.;]\s+[A-Z]', message), message
   return message

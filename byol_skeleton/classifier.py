@@ -60,12 +60,15 @@ def cross_entropy(logits, labels):
 @dataclasses.dataclass(frozen=True)
 class Recipe:
   """One classifier run of a protocol."""
-  name: str  # Output directory under the workdir ('linear_eval', 'finetune/seed_0').
+  name: str  # Directory under the workdir: 'linear_eval', 'finetune/seed_0'.
   epochs: int
   batch_size: int  # Global.
-  lr: float  # Head's peak rate at reference_batch; scaled linearly with the batch
-  reference_batch: int  # (the paper's batch, as pretrain.base_lr).
-  schedule: Callable[[float, int, int], optax.Schedule]  # (peak, steps/epoch, total)
+  # Head's peak rate at reference_batch (the paper's batch); scaled linearly
+  # with batch_size, as pretrain.base_lr.
+  lr: float
+  reference_batch: int
+  # (peak rate, steps per epoch, total steps) -> schedule.
+  schedule: Callable[[float, int, int], optax.Schedule]
   momentum: float
   weight_decay: float
   encoder_lr_scale: float | None = None  # None: the encoder never trains.
@@ -168,7 +171,7 @@ def abstract_state(config, recipe: Recipe, mesh):
 
 def make_train_step(config, recipe: Recipe, txs, mesh, train_encoder: bool,
                     teacher=None):
-  """jit(shard_map(step)) -> f(state, batch, teacher_variables) -> (state, metrics).
+  """jit(shard_map(step)): f(state, batch, teacher_variables) -> (state, metrics).
 
   `teacher`: a classifier module evaluated frozen; its logits replace the
   labels as targets.

@@ -34,7 +34,8 @@ def recipe(config, name: str) -> classifier.Recipe:
   dc = config.distill
   return classifier.Recipe(
       name=name, epochs=dc.epochs, batch_size=dc.batch_size, lr=dc.lr,
-      reference_batch=PAPER_BATCH, schedule=classifier.cosine, momentum=dc.momentum, weight_decay=dc.weight_decay, encoder_lr_scale=1.0,
+      reference_batch=PAPER_BATCH, schedule=classifier.cosine,
+      momentum=dc.momentum, weight_decay=dc.weight_decay, encoder_lr_scale=1.0,
       loss=functools.partial(distillation_loss, temperature=dc.temperature))
 
 

@@ -1,4 +1,4 @@
-"""The encoder an evaluation starts from: a pretraining run's online encoder, or random.
+"""The encoder an evaluation starts from: a pretraining run's online encoder.
 
 Paper section 4.3: protocols use the ONLINE encoder f_theta. Its variables are
 `{'params': ..., 'batch_stats': ...}` of `models.STGCN`, replicated on the mesh.
@@ -80,7 +80,7 @@ def saved_config(source_workdir, step: int | None = None) -> dict:
 
 
 def restore_pretrained(config, source_workdir, mesh, step: int | None = None):
-  """(encoder variables, checkpoint path, saved config dict) of a pretraining run.
+  """(encoder variables, checkpoint path, saved config) of a pretraining run.
 
   The state is restored replicated on `mesh`, whatever device count saved it.
   """

@@ -25,7 +25,8 @@ def recipe(config, name: str) -> classifier.Recipe:
   fc = config.finetune
   return classifier.Recipe(
       name=name, epochs=fc.epochs, batch_size=fc.batch_size, lr=fc.lr,
-      reference_batch=PAPER_BATCH, schedule=classifier.cosine, momentum=fc.momentum, weight_decay=fc.weight_decay,
+      reference_batch=PAPER_BATCH, schedule=classifier.cosine,
+      momentum=fc.momentum, weight_decay=fc.weight_decay,
       encoder_lr_scale=fc.encoder_lr_scale,
       freeze_fraction=fc.freeze_fraction)
 

@@ -1,4 +1,4 @@
-"""Weighted kNN accuracy of an encoder (Wu et al. 2018), standalone or as a monitor.
+"""Weighted kNN accuracy of an encoder (Wu et al. 2018), as a mode or a monitor.
 
 Train features vote for each test feature: its k most cosine-similar train
 features each give weight exp(similarity / T) to their class; the classes

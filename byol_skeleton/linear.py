@@ -1,4 +1,4 @@
-"""Linear evaluation (section 4.3): a linear classifier on the frozen online encoder.
+"""Linear evaluation (section 4.3): a linear classifier on the frozen encoder.
 
 Paper recipe (config.linear): 100 epochs, batch 256, SGD momentum 0.9 without
 weight decay, lr 30 times 0.1 at epochs 60 and 80, conservative augmentation.
@@ -18,7 +18,8 @@ def recipe(config, name: str = MODE) -> classifier.Recipe:
   return classifier.Recipe(
       name=name, epochs=lc.epochs, batch_size=lc.batch_size, lr=lc.lr,
       reference_batch=PAPER_BATCH,
-      schedule=classifier.step_decay(lc.lr_decay_epochs), momentum=lc.momentum, weight_decay=lc.weight_decay)
+      schedule=classifier.step_decay(lc.lr_decay_epochs),
+      momentum=lc.momentum, weight_decay=lc.weight_decay)
 
 
 def probe(config, workdir, encoder_variables, info: dict,

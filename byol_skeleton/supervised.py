@@ -17,7 +17,8 @@ def recipe(config, name: str = MODE) -> classifier.Recipe:
   return classifier.Recipe(
       name=name, epochs=sc.epochs, batch_size=sc.batch_size, lr=sc.lr,
       reference_batch=PAPER_BATCH,
-      schedule=classifier.step_decay(sc.lr_decay_epochs), momentum=sc.momentum, weight_decay=sc.weight_decay, encoder_lr_scale=1.0)
+      schedule=classifier.step_decay(sc.lr_decay_epochs),
+      momentum=sc.momentum, weight_decay=sc.weight_decay, encoder_lr_scale=1.0)
 
 
 def run(config, workdir, checkpoint_step=None):

@@ -1,4 +1,4 @@
-"""Transfer learning (section 4.5): another dataset's pretrained encoder, evaluated here.
+"""Transfer learning (section 4.5): evaluate another dataset's pretrained encoder.
 
 transfer.source_workdir is a pretraining run on the source dataset (e.g.
 NTU-60); the config describes the target (e.g. PKU-MMD II), where the encoder

@@ -1,4 +1,4 @@
-"""Evaluation protocols end to end on `synthetic`, and their parts against numpy.
+"""Evaluation protocols end to end on `synthetic`; their parts against numpy.
 
 One tiny pretraining run (module fixture) feeds every protocol; each mode
 runs through `run(config, workdir)`, writes results.json and restores its
@@ -225,8 +225,9 @@ def test_linear_eval_freezes_encoder_and_learns(linear_run):
   assert results['top1'] > 0.3, results
   random_state, _ = classifier.restore(
       config, workdir, linear.recipe(config, 'linear_eval/random'))
-  assert not np.array_equal(random_state.params['encoder']['block1']['gcn_kernel'],
-                            encoder['params']['block1']['gcn_kernel'])
+  assert not np.array_equal(
+      random_state.params['encoder']['block1']['gcn_kernel'],
+      encoder['params']['block1']['gcn_kernel'])
 
 
 def test_evaluate_reproduces_the_probe_on_any_device_count(linear_run):

@@ -19,7 +19,12 @@ def cpu(c):
 def demo(c):
   """A few minutes on a 2-core CPU, enough to beat a random encoder clearly."""
   base.cpu(c)
-  c.pretrain.epochs = 30
+  c.data.num_frames = 32
+  c.pretrain.batch_size = 32
+  c.pretrain.epochs = 15
+  c.linear.epochs = 8
+  c.linear.batch_size = 64
+  c.linear.lr_decay_epochs = (5, 7)
 
 
 def tiny(c):

@@ -210,12 +210,8 @@ def make_train_step(config, recipe: Recipe, txs, mesh, train_encoder: bool,
     return state.replace(step=state.step + 1, params=params, batch_stats=stats,
                          opt_state=opt_state), {'loss': loss}
 
-  # As parallel.data_parallel (pmap semantics, check_vma=False: the step
-  # averages its gradients itself), plus the replicated teacher variables,
-  # which are an argument rather than constants and are not donated.
-  mapped = jax.shard_map(per_device, mesh=mesh,
-                         in_specs=(P(), P(parallel.AXIS), P()),
-                         out_specs=(P(), P()), check_vma=False)
+  # The teacher's variables are a replicated argument, not donated.
+  mapped = parallel.data_parallel(per_device, mesh, num_replicated_args=1)
   return jax.jit(mapped, donate_argnums=0)
 
 

@@ -13,15 +13,17 @@ def make_mesh(devices=None) -> Mesh:
               (AXIS,))
 
 
-def data_parallel(per_device_fn, mesh: Mesh, num_batch_args: int = 1):
-  """Maps `per_device_fn(state, *batch_args)` over the mesh, like pmap.
+def data_parallel(per_device_fn, mesh: Mesh, num_batch_args: int = 1,
+                  num_replicated_args: int = 0):
+  """Maps `per_device_fn(state, *batch_args, *replicated_args)` like pmap.
 
-  The state is replicated, the batch arguments are split along their leading
-  axis. `check_vma=False` keeps pmap's semantics: gradients are per-device
+  The state and the trailing replicated arguments (e.g. a frozen teacher)
+  are replicated; the batch arguments are split along their leading axis. `check_vma=False` keeps pmap's semantics: gradients are per-device
   and the function averages them itself with `lax.pmean` (with varying-axis
   checking on, JAX would also sum the gradients of replicated inputs).
   """
   return jax.shard_map(
       per_device_fn, mesh=mesh,
-      in_specs=(P(),) + (P(AXIS),) * num_batch_args,
+      in_specs=((P(),) + (P(AXIS),) * num_batch_args +
+                (P(),) * num_replicated_args),
       out_specs=(P(), P()), check_vma=False)

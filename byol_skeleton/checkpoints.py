@@ -2,15 +2,21 @@
 
 Orbax writes each step into a temporary directory and renames it when complete,
 so a killed run never leaves a half-written checkpoint that looks finished.
+Old checkpoints go the same way: renamed into a trash directory (atomic), then
+removed, never deleted file by file in place, where a kill would leave a
+listed but unreadable step.
 """
 import json
 import pathlib
+import shutil
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
 from byol_skeleton import errors
+
+_TRASH = 'deleted'  # Orbax moves checkpoints it drops here; we empty it.
 
 
 class CheckpointMismatchError(errors.UserError):
@@ -26,7 +32,7 @@ class Checkpoints:
     options = ocp.CheckpointManagerOptions(
         max_to_keep=keep, keep_period=keep_every or None,
         enable_async_checkpointing=async_save, read_only=read_only,
-        create=not read_only)
+        create=not read_only, todelete_subdir=None if read_only else _TRASH)
     # Handlers, not just item names: without them item_metadata() is empty
     # and a shape mismatch could not be named before restoring.
     self._manager = ocp.CheckpointManager(
@@ -42,6 +48,7 @@ class Checkpoints:
     return list(self._manager.all_steps())
 
   def save(self, step: int, state, config, data_state=None, force=True):
+    self.wait()  # as Orbax's save would, then the trash is emptied
     self._manager.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave(state),
         data=ocp.args.JsonSave(data_state or {}),
@@ -68,7 +75,10 @@ class Checkpoints:
     return restored['state'], restored['data'], restored['config']
 
   def wait(self):
+    """Waits for the pending save, then removes the checkpoints it dropped."""
     self._manager.wait_until_finished()
+    if jax.process_index() == 0:  # Orbax's primary host moves them
+      shutil.rmtree(self.directory / _TRASH, ignore_errors=True)
 
   def close(self):
     self._manager.close()

@@ -16,6 +16,7 @@ from jax.sharding import PartitionSpec as P
 import jax.numpy as jnp
 import numpy as np
 import optax
+import orbax.checkpoint as ocp
 import tqdm
 
 from byol_skeleton import augment
@@ -95,6 +96,32 @@ def make_train_step(config, net, tx, tau_fn, mesh):
   return jax.jit(parallel.data_parallel(per_device, mesh), donate_argnums=0)
 
 
+def sync_processes(key: str, timeout_s: int = 3600) -> None:
+  """Returns once every process got here (at once with one process).
+
+  Processes that compile a program at different speeds must meet before
+  their next collective: Gloo gives a late process 30 s, and only process 0
+  writes the compilation cache, so others may compile what it loads. The
+  barrier of JAX's coordination service waits as long as compiling takes.
+  """
+  ocp.multihost.get_barrier_sync_fn()(key=key, timeout_ms=timeout_s * 1000)
+
+
+def compiled_everywhere(step_fn):
+  """`step_fn`, compiled at its first call, which returns once all processes
+  have compiled it (see `sync_processes`)."""
+  compiled = None
+
+  def call(*args):
+    nonlocal compiled
+    if compiled is None:
+      compiled = step_fn.lower(*args).compile()
+      sync_processes('pretrain_step_compiled')
+    return compiled(*args)
+
+  return call
+
+
 def replica_digests(tree) -> list[str]:
   """SHA-256 of each device's copy of a replicated pytree, all processes.
 
@@ -153,6 +180,7 @@ def run(config, workdir, checkpoint_step=None):
   state = jax.jit(
       lambda rng: byol.init_state(net, tx, rng, sample_input(config)),
       out_shardings=replicated)(jax.random.key(config.seed))
+  sync_processes('pretrain_state_initialised')  # Orbax's barriers are Gloo's
 
   ckpts = checkpoints.Checkpoints(workdir / 'checkpoints', pc.keep_checkpoints,
                                   pc.keep_every_steps)
@@ -163,7 +191,8 @@ def run(config, workdir, checkpoint_step=None):
     data.set_state(data_state)
     logging.info('Resumed from %s at step %d.', ckpts.directory, start)
   step = int(state.step)
-  train_step = make_train_step(config, net, tx, tau_fn, mesh)
+  train_step = compiled_everywhere(
+      make_train_step(config, net, tx, tau_fn, mesh))
   log = metrics.MetricsLog(workdir / MODE, enabled=jax.process_index() == 0)
 
   last_saved = start

@@ -23,7 +23,8 @@ from data_prep import synthetic
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TIMEOUT_S = 300  # Any one CLI run; a hung run fails the test, not the suite.
-_XLA_CACHE = pathlib.Path(os.environ.get('TMPDIR', '/tmp')) / 'byol_skeleton_xla_cache'
+_XLA_CACHE = (pathlib.Path(os.environ.get('TMPDIR', '/tmp'))
+              / 'byol_skeleton_xla_cache')  # as tests/conftest.py
 
 
 def build_data(tmp_path_factory) -> str:
@@ -77,7 +78,7 @@ def run(cmd, devices=2) -> subprocess.CompletedProcess:
 
 
 def committed_steps(workdir) -> list[int]:
-  """Finished checkpoints: Orbax renames a step's temporary directory when done."""
+  """Finished checkpoints (Orbax renames a step's directory when complete)."""
   directory = pathlib.Path(workdir) / 'checkpoints'
   if not directory.is_dir():
     return []
@@ -118,5 +119,6 @@ def error_line(stderr: str) -> str:
   assert len(errors) == 1 and lines[-1] == errors[0], stderr
   message = errors[0].removeprefix('byol-skeleton: error: ')
   # One sentence: it ends once, and no new sentence starts inside it.
-  assert message.endswith('.') and not re.search(r'[.;]\s+[A-Z]', message), message
+  assert message.endswith('.'), message
+  assert not re.search(r'[.;]\s+[A-Z]', message), message
   return message

@@ -44,7 +44,7 @@ def _wait(proc, log_path, timeout=harness.TIMEOUT_S) -> int:
 
 
 def _interrupt(cmd, workdir, log_path, sig, delay) -> int:
-  """Starts `cmd`; once it saved a new checkpoint, waits `delay` s, sends `sig`."""
+  """Starts `cmd`; after its next checkpoint, waits `delay` s, sends `sig`."""
   before = max(harness.committed_steps(workdir), default=0)
   proc = harness.start(cmd, log_path)
   deadline = time.monotonic() + harness.TIMEOUT_S

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 
 from byol_skeleton import graph
 from byol_skeleton import skeletons
+from byol_skeleton import layers
 from byol_skeleton.layers import BatchNorm
 
 # (output channels at width 1, temporal stride) of the 10 ST-GCN blocks.
@@ -106,24 +107,25 @@ class STGCNBlock(nn.Module):
                             (TEMPORAL_KERNEL, out, out), jnp.float32)
     tcn_bias = self.param('tcn_bias', nn.initializers.zeros, (out,),
                           jnp.float32)
-    bn = lambda name: BatchNorm(self.bn_momentum, dtype=dtype, name=name)
+    bn = lambda name, relu=False: BatchNorm(self.bn_momentum, dtype=dtype,
+                                            relu=relu, name=name)
 
     h = _graph_conv(x.astype(dtype), gcn_kernel.astype(dtype),
                     gcn_bias.astype(dtype), adjacency * importance)
-    h = nn.relu(bn('gcn_bn')(h, not train))
+    h = bn('gcn_bn', relu=True)(h, not train)
     h = _temporal_conv(h, tcn_kernel.astype(dtype), tcn_bias.astype(dtype),
                        self.stride)
     h = bn('tcn_bn')(h, not train)
     h = nn.Dropout(self.dropout)(h, deterministic=not train)
     if not self.residual:
-      return nn.relu(h)
+      return layers.relu(h)
     if c_in == out and self.stride == 1:
       res = x
     else:
       res = nn.Dense(out, dtype=dtype, kernel_init=_kernel_init,
                      name='residual_conv')(x[:, :, ::self.stride])
       res = bn('residual_bn')(res, not train)
-    return nn.relu(h + res.astype(h.dtype))
+    return layers.relu(h + res.astype(h.dtype))
 
 
 class STGCN(nn.Module):

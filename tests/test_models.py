@@ -254,3 +254,50 @@ def test_batchnorm_bfloat16_input_float32_stats():
                              rtol=1e-6)
   np.testing.assert_allclose(updates['batch_moments']['var'], x32.var(0),
                              rtol=1e-2)
+
+
+def _numpy_batchnorm_objective(x, scale, bias, weights, relu):
+  """float64 objective of BN's three outputs, for finite differences."""
+  mean = x.mean((0, 1))
+  var = x.var((0, 1))
+  y = (x - mean) / np.sqrt(var + EPS) * scale + bias
+  if relu:
+    y = np.maximum(y, 0)
+  w_y, w_mean, w_var = weights
+  return np.sum(w_y * y) + np.sum(w_mean * mean) + np.sum(w_var * var)
+
+
+@pytest.mark.parametrize('relu', [False, True])
+def test_batchnorm_hand_written_gradient_matches_finite_differences(relu):
+  rng = np.random.default_rng(5)
+  x = rng.normal(size=(3, 4, 2)) * [1.0, 3.0] + [0.5, -2.0]
+  scale, bias = np.array([1.5, -0.7]), np.array([0.2, 0.1])
+  weights = (rng.normal(size=x.shape), rng.normal(size=2), rng.normal(size=2))
+
+  def objective(x, scale, bias):
+    y, mean, var = layers.batch_norm_train(x, scale, bias, EPS, relu,
+                                           jnp.float32)
+    return (jnp.sum(weights[0] * y) + jnp.sum(weights[1] * mean)
+            + jnp.sum(weights[2] * var))
+
+  got = jax.grad(objective, argnums=(0, 1, 2))(
+      *(jnp.asarray(a, jnp.float32) for a in (x, scale, bias)))
+  args, step = [x, scale, bias], 1e-6
+  for i, g in enumerate(got):
+    want = np.zeros_like(args[i])
+    for idx in np.ndindex(args[i].shape):
+      shifted = [a.copy() for a in args]
+      shifted[i][idx] += step
+      up = _numpy_batchnorm_objective(*shifted, weights, relu)
+      shifted[i][idx] -= 2 * step
+      down = _numpy_batchnorm_objective(*shifted, weights, relu)
+      want[idx] = (up - down) / (2 * step)
+    np.testing.assert_allclose(g, want, rtol=2e-3, atol=2e-4)
+
+
+def test_relu_gradient_is_the_output_mask():
+  x = jnp.array([-2.0, -0.0, 0.5, 3.0])
+  g = jnp.array([1.0, 2.0, 3.0, 4.0])
+  _, vjp = jax.vjp(layers.relu, x)
+  np.testing.assert_array_equal(vjp(g)[0], [0.0, 0.0, 3.0, 4.0])
+  np.testing.assert_array_equal(layers.relu(x), [0.0, 0.0, 0.5, 3.0])

@@ -41,6 +41,7 @@ def block_channels(width: float) -> tuple[int, ...]:
   return tuple(max(1, round(c * width)) for c, _ in BLOCKS)
 
 
+@jax.custom_vjp
 def _graph_conv(x, kernel, bias, adjacency):
   """sum_k A_k^T (x W_k + b_k) over joints, in the (V, B, T, C) layout.
 
@@ -60,6 +61,12 @@ def _graph_conv(x, kernel, bias, adjacency):
   Also tried, no gain: a custom kernel gradient for the temporal conv (one
   matmul per tap, to avoid XLA's transposed copies): 4.1 s.
 
+  The gradient is written by hand so that the aggregate z (K times the size
+  of x) is not kept for the backward pass: the kernel gradient z^T g is
+  computed as x^T (A g), aggregating the output gradient instead. Autodiff
+  kept z (XLA merges a rematerialised z back into the forward one): 3 of the
+  ~7 activation-sized buffers a block keeps.
+
   x: (V, B, T, C_in); kernel: (K, C_in, C_out); bias: (K, C_out);
   adjacency: (K, V, V), [k, v, w] = weight of joint v's message to joint w.
   """
@@ -71,6 +78,40 @@ def _graph_conv(x, kernel, bias, adjacency):
   y = z @ kernel.reshape(k * c, out)
   joint_bias = jnp.einsum('kvw,ko->wo', adjacency, bias)
   return y.reshape(v, b, t, out) + joint_bias[:, None, None, :].astype(y.dtype)
+
+
+def _graph_conv_fwd(x, kernel, bias, adjacency):
+  return _graph_conv(x, kernel, bias, adjacency), (x, kernel, bias, adjacency)
+
+
+def _graph_conv_bwd(res, g):
+  x, kernel, bias, adjacency = res
+  v, b, t, c = x.shape
+  k, _, out = kernel.shape
+  a = adjacency.astype(g.dtype)
+  # A g: the output gradient aggregated back to the sending joints, (v, k*out).
+  ag = (a.reshape(k * v, v) @ g.reshape(v, b * t * out)).reshape(
+      k, v * b * t, out)
+  ag = jnp.swapaxes(ag, 0, 1).reshape(v * b * t, k * out)
+  x_rows = x.reshape(v * b * t, c)
+  g_kernel = jnp.swapaxes((x_rows.T @ ag).reshape(c, k, out), 0, 1)
+  # q_k = g W_k^T, the gradient of z; x and A get theirs through it.
+  q = g.reshape(v * b * t, out) @ jnp.transpose(kernel, (2, 0, 1)).reshape(
+      out, k * c)
+  q = jnp.transpose(q.reshape(v, b * t, k, c), (2, 0, 1, 3)).reshape(
+      k * v, b * t * c)
+  g_x = jnp.transpose(a, (1, 0, 2)).reshape(v, k * v) @ q
+  g_adjacency = (x.reshape(v, b * t * c) @ q.T).reshape(v, k, v)
+  g_sum = jnp.sum(g.astype(jnp.float32), axis=(1, 2))  # (w, out)
+  g_bias = jnp.einsum('kvw,wo->ko', adjacency, g_sum)
+  g_adjacency = (jnp.transpose(g_adjacency, (1, 0, 2)).astype(jnp.float32)
+                 + jnp.einsum('ko,wo->kw', bias.astype(jnp.float32),
+                              g_sum)[:, None, :])
+  return (g_x.reshape(x.shape).astype(x.dtype), g_kernel.astype(kernel.dtype),
+          g_bias.astype(bias.dtype), g_adjacency.astype(adjacency.dtype))
+
+
+_graph_conv.defvjp(_graph_conv_fwd, _graph_conv_bwd)
 
 
 def _temporal_conv(x, kernel, bias, stride):

@@ -301,3 +301,26 @@ def test_relu_gradient_is_the_output_mask():
   _, vjp = jax.vjp(layers.relu, x)
   np.testing.assert_array_equal(vjp(g)[0], [0.0, 0.0, 3.0, 4.0])
   np.testing.assert_array_equal(layers.relu(x), [0.0, 0.0, 0.5, 3.0])
+
+
+def test_graph_conv_hand_written_gradient_matches_einsum_autodiff():
+  rng = np.random.default_rng(6)
+  v, b, t, c, k, o = 5, 2, 3, 4, 3, 6
+  x, kernel, bias, adjacency, g = (
+      jnp.asarray(rng.normal(size=s), jnp.float32) for s in
+      ((v, b, t, c), (k, c, o), (k, o), (k, v, v), (v, b, t, o)))
+
+  def reference(x, kernel, bias, adjacency):
+    return (jnp.einsum('kvw,vbtc,kco->wbto', adjacency, x, kernel)
+            + jnp.einsum('kvw,ko->wo', adjacency, bias)[:, None, None])
+
+  np.testing.assert_allclose(models._graph_conv(x, kernel, bias, adjacency),
+                             reference(x, kernel, bias, adjacency),
+                             rtol=1e-5, atol=1e-5)
+  args = (x, kernel, bias, adjacency)
+  got = jax.grad(lambda *a: jnp.sum(g * models._graph_conv(*a)),
+                 argnums=(0, 1, 2, 3))(*args)
+  want = jax.grad(lambda *a: jnp.sum(g * reference(*a)),
+                  argnums=(0, 1, 2, 3))(*args)
+  for name, u, w in zip(('x', 'kernel', 'bias', 'adjacency'), got, want):
+    np.testing.assert_allclose(u, w, rtol=1e-4, atol=1e-4, err_msg=name)

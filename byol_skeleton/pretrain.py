@@ -2,7 +2,9 @@
 
 The loop is linear on purpose: get a host batch, put it on the devices, step,
 log, checkpoint. Everything random comes from the state's rng and step, so a
-resumed run continues bit for bit.
+resumed run continues bit for bit. With `pretrain.knn_every_epochs` > 0 the
+online encoder's kNN accuracy (byol_skeleton/knn.py) is logged every that many
+epochs and at the end; its time is left out of pairs/s and wall seconds.
 """
 import hashlib
 import signal
@@ -22,8 +24,10 @@ import tqdm
 from byol_skeleton import augment
 from byol_skeleton import byol
 from byol_skeleton import checkpoints
+from byol_skeleton import encoders
 from byol_skeleton import errors
 from byol_skeleton import input_pipeline
+from byol_skeleton import knn
 from byol_skeleton import metrics
 from byol_skeleton import parallel
 from byol_skeleton import schedules
@@ -194,6 +198,9 @@ def run(config, workdir, checkpoint_step=None):
   train_step = compiled_everywhere(
       make_train_step(config, net, tx, tau_fn, mesh))
   log = metrics.MetricsLog(workdir / MODE, enabled=jax.process_index() == 0)
+  monitor = (knn.KnnMonitor(config, mesh) if pc.knn_every_epochs > 0
+             else None)
+  knn_steps = pc.knn_every_epochs * steps_per_epoch
 
   last_saved = start
 
@@ -204,7 +211,7 @@ def run(config, workdir, checkpoint_step=None):
 
   bar = tqdm.tqdm(total=total_steps, initial=step, desc=MODE, unit='step',
                   disable=jax.process_index() != 0, dynamic_ncols=True)
-  tic, pairs, wall, last = time.perf_counter(), 0, 0.0, {}
+  tic, pairs, wall, last, postfix = time.perf_counter(), 0, 0.0, {}, {}
   first_step = step
   with _StopRequest() as stop:
     while step < total_steps and not stop.signal:
@@ -235,10 +242,18 @@ def run(config, workdir, checkpoint_step=None):
                     pairs_per_s=pairs / elapsed,
                     epoch=step / steps_per_epoch)
         log.write(step, **last)
-        bar.set_postfix(loss=f'{loss:.4f}', lr=f'{last["lr"]:.3g}',
-                        tau=f'{last["tau"]:.4f}',
-                        pairs_s=f'{last["pairs_per_s"]:.1f}')
+        postfix.update(loss=f'{loss:.4f}', lr=f'{last["lr"]:.3g}',
+                       tau=f'{last["tau"]:.4f}',
+                       pairs_s=f'{last["pairs_per_s"]:.1f}')
+        bar.set_postfix(postfix)
         tic, pairs = time.perf_counter(), 0
+      if monitor and (step % knn_steps == 0 or step == total_steps):
+        knn_tic = time.perf_counter()
+        accuracy = monitor(encoders.online_encoder(state))
+        log.write(step, **accuracy, epoch=step / steps_per_epoch)
+        postfix['knn'] = f'{accuracy["knn_top1"]:.3f}'
+        bar.set_postfix(postfix)
+        tic += time.perf_counter() - knn_tic  # not training time
       if at_save:
         save(step)
       bar.update(1)

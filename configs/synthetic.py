@@ -22,6 +22,7 @@ def demo(c):
   c.data.num_frames = 32
   c.pretrain.batch_size = 32
   c.pretrain.epochs = 15
+  c.pretrain.knn_every_epochs = 5  # 3 kNN points, ~15 s each on 2 cores
   c.linear.epochs = 8
   c.linear.batch_size = 64
   c.linear.lr_decay_epochs = (5, 7)

@@ -58,10 +58,15 @@ def data_dir(tmp_path_factory):
   return directory
 
 
+# Two epochs of 21 steps (350 train sequences, batch 16), kNN after each.
+PRETRAIN_STEPS = 42
+
+
 @pytest.fixture(scope='module')
 def pretrained(data_dir, tmp_path_factory):
   """(config, workdir) of a finished tiny pretraining run."""
-  config = tiny_config(data_dir)
+  config = tiny_config(data_dir, **{'pretrain.epochs': 2,
+                                    'pretrain.knn_every_epochs': 1})
   workdir = tmp_path_factory.mktemp('run')
   pretrain.run(config, workdir)
   return config, workdir
@@ -206,7 +211,8 @@ def test_linear_eval_freezes_encoder_and_learns(linear_run):
   assert saved['top1'] == results['top1']
   assert saved['random_top1'] == read_results(workdir,
                                               'linear_eval/random')['top1']
-  assert saved['pretrained_checkpoint'] == str(workdir / 'checkpoints' / '21')
+  assert saved['pretrained_checkpoint'] == str(
+      workdir / 'checkpoints' / str(PRETRAIN_STEPS))
   assert (workdir / 'linear_eval' / 'metrics.jsonl').exists()
   # The probe's encoder is the pretrained one, bit for bit: no gradient and
   # no BN statistics reached it.
@@ -274,6 +280,24 @@ def test_knn_mode_and_monitor(pretrained):
   monitor = knn.KnnMonitor(config, parallel.make_mesh())
   assert monitor(encoder) == {'knn_top1': results['knn_top1'],
                               'knn_top5': results['knn_top5']}
+
+
+def test_pretraining_logs_knn_every_epoch(pretrained):
+  """pretrain.knn_every_epochs=1: one kNN record per epoch in metrics.jsonl;
+  the last one is the kNN mode's accuracy of the final checkpoint."""
+  config, workdir = pretrained
+  records = [json.loads(line) for line in
+             (workdir / 'pretrain' / 'metrics.jsonl').read_text().splitlines()]
+  logged = [r for r in records if 'knn_top1' in r]
+  steps_per_epoch = PRETRAIN_STEPS // config.pretrain.epochs
+  assert [r['step'] for r in logged] == [
+      steps_per_epoch * (e + 1) for e in range(config.pretrain.epochs)]
+  assert [r['epoch'] for r in logged] == [1.0, 2.0]
+  for r in logged:
+    assert 0 <= r['knn_top1'] <= r['knn_top5'] <= 1
+  final = knn.run(config, workdir)
+  assert (logged[-1]['knn_top1'], logged[-1]['knn_top5']) == (
+      final['knn_top1'], final['knn_top5'])
 
 
 @pytest.fixture(scope='module')
@@ -350,7 +374,7 @@ def test_transfer_checks_layouts_then_probes(pretrained, data_dir, tmp_path):
     transfer.run(other, tmp_path)
   results = transfer.run(config, tmp_path)
   assert read_results(tmp_path, 'transfer')['pretrained_checkpoint'] == str(
-      source / 'checkpoints' / '21')
+      source / 'checkpoints' / str(PRETRAIN_STEPS))
   config.eval.run = 'transfer'
   assert evaluate.run(config, tmp_path)['top1'] == pytest.approx(
       results['top1'])

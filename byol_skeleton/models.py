@@ -22,9 +22,8 @@ import jax
 import jax.numpy as jnp
 
 from byol_skeleton import graph
-from byol_skeleton import skeletons
 from byol_skeleton import layers
-from byol_skeleton.layers import BatchNorm
+from byol_skeleton import skeletons
 
 # (output channels at width 1, temporal stride) of the 10 ST-GCN blocks.
 BLOCKS = ((64, 1), (64, 1), (64, 1), (64, 1), (128, 2), (128, 1), (128, 1),
@@ -148,8 +147,8 @@ class STGCNBlock(nn.Module):
                             (TEMPORAL_KERNEL, out, out), jnp.float32)
     tcn_bias = self.param('tcn_bias', nn.initializers.zeros, (out,),
                           jnp.float32)
-    bn = lambda name, relu=False: BatchNorm(self.bn_momentum, dtype=dtype,
-                                            relu=relu, name=name)
+    bn = lambda name, relu=False: layers.BatchNorm(
+        self.bn_momentum, dtype=dtype, relu=relu, name=name)
 
     h = _graph_conv(x.astype(dtype), gcn_kernel.astype(dtype),
                     gcn_bias.astype(dtype), adjacency * importance)
@@ -188,7 +187,8 @@ class STGCN(nn.Module):
     n, t, m, v, c = x.shape
     adjacency = jnp.asarray(graph.spatial_partition(layout, self.partition))
     # Input BN over the V*C channels, persons folded into the batch.
-    x = BatchNorm(self.bn_momentum, dtype=self.dtype, name='data_bn')(
+    x = layers.BatchNorm(self.bn_momentum, dtype=self.dtype,
+                         name='data_bn')(
         x.reshape(n, t, m, v * c), not train)
     h = x.reshape(n, t, m, v, c).transpose(3, 0, 2, 1, 4).reshape(
         v, n * m, t, c)
@@ -212,7 +212,7 @@ class MLPHead(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool):
     x = nn.Dense(self.hidden, dtype=self.dtype)(x)
-    x = BatchNorm(self.bn_momentum, dtype=self.dtype)(x, not train)
+    x = layers.BatchNorm(self.bn_momentum, dtype=self.dtype)(x, not train)
     return nn.Dense(self.out, dtype=self.dtype)(nn.relu(x))
 
 

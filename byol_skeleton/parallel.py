@@ -18,7 +18,8 @@ def data_parallel(per_device_fn, mesh: Mesh, num_batch_args: int = 1,
   """Maps `per_device_fn(state, *batch_args, *replicated_args)` like pmap.
 
   The state and the trailing replicated arguments (e.g. a frozen teacher)
-  are replicated; the batch arguments are split along their leading axis. `check_vma=False` keeps pmap's semantics: gradients are per-device
+  are replicated; the batch arguments are split along their leading axis.
+  `check_vma=False` keeps pmap's semantics: gradients are per-device
   and the function averages them itself with `lax.pmean` (with varying-axis
   checking on, JAX would also sum the gradients of replicated inputs).
   """

@@ -11,9 +11,12 @@ def xview(c):
 def cpu(c):
   """2-core CPU scale for benchmarks/nw_ucla.py: narrow encoder, short runs.
 
-  Sized so that the benchmark's three pretraining runs, five probes and the
-  supervised baseline fit in 40 minutes on 2 cores (a pretraining step of
-  batch 64 takes ~1.2 s there): 25 epochs = 400 steps per pretraining run.
+  Sized for the benchmark's 40-minute budget on 2 cores: its three
+  pretraining runs, four linear probes, kNN and the supervised baseline. An
+  epoch with multi-viewpoint sampling is one pass over the recordings, so 25
+  epochs are 200 steps of batch 64 (375 for the no-MVS ablation, one pass
+  over the sequences). Measured: 60 min wall while another job shared the
+  cores (benchmarks/results/nw_ucla.json).
   """
   base.cpu(c)
   c.data.num_frames = 52

@@ -144,7 +144,7 @@ def _average(a, b):
 
 def byol_update(state: TrainState, view1, view2, *, net: BYOLNetwork,
                 tx: optax.GradientTransformation, tau_fn: Callable,
-                bn_momentum: float, axis_name=parallel.AXIS):
+                bn_momentum_fn: Callable, axis_name=parallel.AXIS):
   """One BYOL step on already-augmented views; runs on one device.
 
   Gradients, the loss and the BN statistics are averaged over `axis_name`, so
@@ -185,6 +185,6 @@ def byol_update(state: TrainState, view1, view2, *, net: BYOLNetwork,
       online_batch_stats=stats,
       target_params=ema(state.target_params, _target_part(params), tau),
       target_batch_stats=ema(state.target_batch_stats, _target_part(moments),
-                             bn_momentum),
+                             bn_momentum_fn(state.step)),
       opt_state=opt_state)
   return new_state, {'loss': loss, 'tau': tau}

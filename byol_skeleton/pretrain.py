@@ -78,6 +78,8 @@ def make_train_step(config, net, tx, tau_fn, mesh):
   view1 = augment.make_view_fn(config, config.augment.view1)
   view2 = augment.make_view_fn(config, config.augment.view2)
   dtype = jnp.dtype(config.model.dtype)
+  bn_momentum_fn = schedules.momentum_bn(config.pretrain.bn_momentum,
+                                         config.pretrain.bn_momentum_warmup)
 
   def per_device(state, batch):
     key = jax.random.fold_in(jax.random.fold_in(state.rng, state.step),
@@ -90,7 +92,7 @@ def make_train_step(config, net, tx, tau_fn, mesh):
     state, metrics = byol.byol_update(state, x1.astype(dtype),
                                       x2.astype(dtype), net=net, tx=tx,
                                       tau_fn=tau_fn,
-                                      bn_momentum=config.pretrain.bn_momentum)
+                                      bn_momentum_fn=bn_momentum_fn)
     # XLA on CPU can turn NaN activations into zeros (fused max), so NaN
     # parameters may still give a finite loss: check them as well.
     finite = jnp.all(jnp.stack([jnp.isfinite(p).all() for p in

@@ -63,6 +63,8 @@ def get_config():
   c.pretrain.optimizer = 'sgd'  # or 'lars'
   c.pretrain.tau_base = 0.99  # BYOL target EMA, cosine to 1 (eq. 3).
   c.pretrain.bn_momentum = 0.99  # Momentum-BN alpha of the target (eq. 4).
+  # Bias-corrected start of those statistics (schedules.momentum_bn).
+  c.pretrain.bn_momentum_warmup = True
   c.pretrain.log_every_steps = 10
   c.pretrain.checkpoint_every_steps = 500
   c.pretrain.keep_checkpoints = 3

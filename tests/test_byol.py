@@ -33,9 +33,11 @@ def _views(seed, n):
 
 
 def _mapped_update(mesh, net, tx, tau_fn, bn_momentum):
+  bn_momentum_fn = schedules.momentum_bn(bn_momentum, warmup=False)
+
   def step(state, v1, v2):
     return byol.byol_update(state, v1, v2, net=net, tx=tx, tau_fn=tau_fn,
-                            bn_momentum=bn_momentum)
+                            bn_momentum_fn=bn_momentum_fn)
   return jax.jit(parallel.data_parallel(step, mesh, num_batch_args=2))
 
 
@@ -215,3 +217,12 @@ def test_schedules():
   tau = schedules.target_ema(0.99, 100)
   np.testing.assert_allclose([tau(0), tau(50), tau(100)],
                              [0.99, 0.995, 1.0], rtol=1e-6)
+  # Momentum BN with the bias-corrected start: an EMA from the first batch.
+  alpha = schedules.momentum_bn(0.9)
+  np.testing.assert_allclose([alpha(s) for s in (0, 1, 3, 8, 9, 50)],
+                             [0.0, 0.5, 0.75, 8 / 9, 0.9, 0.9], rtol=1e-6)
+  stats, batches = 0.0, np.random.default_rng(0).normal(size=5)
+  for step, b in enumerate(batches):  # eq. 4 with that alpha = the running mean
+    stats = alpha(step) * stats + (1 - alpha(step)) * b
+  np.testing.assert_allclose(stats, batches.mean(), rtol=1e-6)
+  np.testing.assert_allclose(schedules.momentum_bn(0.9, warmup=False)(0), 0.9)

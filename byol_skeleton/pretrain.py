@@ -58,6 +58,11 @@ def sample_input(config):
                    jnp.dtype(config.model.dtype))
 
 
+def init_fn(config, net, tx):
+  """rng -> the BYOL train state at step 0 (target = online)."""
+  return lambda rng: byol.init_state(net, tx, rng, sample_input(config))
+
+
 def make_optimizer(pc, lr_fn) -> optax.GradientTransformation:
   if pc.optimizer == 'sgd':
     # PyTorch-style SGD: weight decay joins the gradient before momentum.
@@ -183,9 +188,8 @@ def run(config, workdir, checkpoint_step=None):
   tau_fn = schedules.target_ema(pc.tau_base, total_steps)
   net = byol.network_from_config(config)
   tx = make_optimizer(pc, lr_fn)
-  state = jax.jit(
-      lambda rng: byol.init_state(net, tx, rng, sample_input(config)),
-      out_shardings=replicated)(jax.random.key(config.seed))
+  state = jax.jit(init_fn(config, net, tx),
+                  out_shardings=replicated)(jax.random.key(config.seed))
   sync_processes('pretrain_state_initialised')  # Orbax's barriers are Gloo's
 
   ckpts = checkpoints.Checkpoints(workdir / 'checkpoints', pc.keep_checkpoints,
@@ -203,6 +207,9 @@ def run(config, workdir, checkpoint_step=None):
   monitor = (knn.KnnMonitor(config, mesh) if pc.knn_every_epochs > 0
              else None)
   knn_steps = pc.knn_every_epochs * steps_per_epoch
+  if monitor and step == 0:
+    # The randomly initialised encoder: the reference the curve must beat.
+    log.write(0, **monitor(encoders.online_encoder(state)), epoch=0.0)
 
   last_saved = start
 

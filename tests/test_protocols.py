@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from byol_skeleton import byol
 from byol_skeleton import checkpoints
 from byol_skeleton import classifier
 from byol_skeleton import distill
@@ -283,16 +284,25 @@ def test_knn_mode_and_monitor(pretrained):
 
 
 def test_pretraining_logs_knn_every_epoch(pretrained):
-  """pretrain.knn_every_epochs=1: one kNN record per epoch in metrics.jsonl;
-  the last one is the kNN mode's accuracy of the final checkpoint."""
+  """pretrain.knn_every_epochs=1: a kNN record before the first step (the
+  random encoder) and after each epoch in metrics.jsonl; the first is the kNN
+  of the initial state, the last the kNN mode's accuracy of the final
+  checkpoint."""
   config, workdir = pretrained
   records = [json.loads(line) for line in
              (workdir / 'pretrain' / 'metrics.jsonl').read_text().splitlines()]
   logged = [r for r in records if 'knn_top1' in r]
   steps_per_epoch = PRETRAIN_STEPS // config.pretrain.epochs
-  assert [r['step'] for r in logged] == [
+  assert [r['step'] for r in logged] == [0] + [
       steps_per_epoch * (e + 1) for e in range(config.pretrain.epochs)]
-  assert [r['epoch'] for r in logged] == [1.0, 2.0]
+  assert [r['epoch'] for r in logged] == [0.0, 1.0, 2.0]
+  net = byol.network_from_config(config)
+  tx = pretrain.make_optimizer(config.pretrain, lambda step: 0.0)
+  initial = jax.jit(pretrain.init_fn(config, net, tx))(
+      jax.random.key(config.seed))
+  at_init = knn.knn_accuracy(config, encoders.online_encoder(initial))
+  assert (logged[0]['knn_top1'], logged[0]['knn_top5']) == (
+      at_init['knn_top1'], at_init['knn_top5'])
   for r in logged:
     assert 0 <= r['knn_top1'] <= r['knn_top5'] <= 1
   final = knn.run(config, workdir)

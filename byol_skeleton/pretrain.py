@@ -207,9 +207,6 @@ def run(config, workdir, checkpoint_step=None):
   monitor = (knn.KnnMonitor(config, mesh) if pc.knn_every_epochs > 0
              else None)
   knn_steps = pc.knn_every_epochs * steps_per_epoch
-  if monitor and step == 0:
-    # The randomly initialised encoder: the reference the curve must beat.
-    log.write(0, **monitor(encoders.online_encoder(state)), epoch=0.0)
 
   last_saved = start
 
@@ -220,7 +217,17 @@ def run(config, workdir, checkpoint_step=None):
 
   bar = tqdm.tqdm(total=total_steps, initial=step, desc=MODE, unit='step',
                   disable=jax.process_index() != 0, dynamic_ncols=True)
-  tic, pairs, wall, last, postfix = time.perf_counter(), 0, 0.0, {}, {}
+  postfix = {}
+
+  def log_knn(step):
+    accuracy = monitor(encoders.online_encoder(state))
+    log.write(step, **accuracy, epoch=step / steps_per_epoch)
+    postfix['knn'] = f'{accuracy["knn_top1"]:.3f}'
+    bar.set_postfix(postfix)
+
+  if monitor and step == 0:
+    log_knn(0)  # the random encoder: the reference the curve must beat
+  tic, pairs, wall, last = time.perf_counter(), 0, 0.0, {}
   first_step = step
   with _StopRequest() as stop:
     while step < total_steps and not stop.signal:
@@ -258,10 +265,7 @@ def run(config, workdir, checkpoint_step=None):
         tic, pairs = time.perf_counter(), 0
       if monitor and (step % knn_steps == 0 or step == total_steps):
         knn_tic = time.perf_counter()
-        accuracy = monitor(encoders.online_encoder(state))
-        log.write(step, **accuracy, epoch=step / steps_per_epoch)
-        postfix['knn'] = f'{accuracy["knn_top1"]:.3f}'
-        bar.set_postfix(postfix)
+        log_knn(step)
         tic += time.perf_counter() - knn_tic  # not training time
       if at_save:
         save(step)

@@ -12,6 +12,7 @@
 """
 import argparse
 import json
+import os
 import pathlib
 import sys
 import time
@@ -20,7 +21,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = REPO / 'benchmarks' / 'results'
 
 
-def bar_chart(results: dict, path: pathlib.Path):
+def bar_chart(results: dict, path: pathlib.Path, title: str):
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -37,10 +38,17 @@ def bar_chart(results: dict, path: pathlib.Path):
   ax.invert_yaxis()
   ax.set_xlim(0, 100)
   ax.set_xlabel('top-1 on view 3 (%)')
-  ax.set_title('NW-UCLA cross-view, 2-core CPU budget')
+  ax.set_title(title)
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)
+
+
+def device_name() -> str:
+  import jax  # pylint: disable=g-import-not-at-top
+  device = jax.devices()[0]
+  return (f'{os.cpu_count()}-core CPU' if device.platform == 'cpu'
+          else device.device_kind)
 
 
 def main():
@@ -97,12 +105,14 @@ def main():
       'supervised_top1': pct(sup['top1']),
       'wall_seconds': time.perf_counter() - tic,
       'preset': args.preset,
+      'device': device_name(),
       'config': json.loads(c.to_json_best_effort()),
   }
   out = pathlib.Path(args.output)
   out.parent.mkdir(parents=True, exist_ok=True)
   out.write_text(json.dumps(results, indent=2))
-  bar_chart(results, out.with_suffix('.png'))
+  bar_chart(results, out.with_suffix('.png'),
+            f'NW-UCLA cross-view, preset {args.preset} ({device_name()})')
   print('\nNW-UCLA cross-view, top-1 on view 3 (%):')
   for key, value in results.items():
     if key.endswith('top1'):

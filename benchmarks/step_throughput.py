@@ -2,6 +2,9 @@
 
   python benchmarks/step_throughput.py [--configs=paper,short,paper_b32,short_b32]
                                        [--dtype=float32|bfloat16] [--steps=N]
+  # on one GPU:
+  python benchmarks/step_throughput.py --configs=paper_b512,short_b512 \
+      --dtype=bfloat16 --steps=20 --output=benchmarks/results/step_throughput_gpu.json
 
 Each config runs in its own subprocess so its peak RSS is its own. The step
 timed is the whole training step (both views augmented on device, online
@@ -26,7 +29,11 @@ CONFIGS = {
     'short': (8, 64, 1, 128),
     'paper_b32': (32, 150, 2, 300),
     'short_b32': (32, 64, 1, 128),
+    # Accelerator scale (issue target: >= 2,000 pairs/s in bfloat16).
+    'paper_b512': (512, 150, 2, 300),
+    'short_b512': (512, 64, 1, 128),
 }
+CPU_CONFIGS = 'paper,short,paper_b32,short_b32'
 RESULTS = pathlib.Path(__file__).resolve().parent / 'results'
 
 
@@ -66,10 +73,10 @@ def byol_step_flops(batch, frames, persons):
   return batch * 2 * (3 * online + target)
 
 
-def matmul_gflops(n=2048, repeats=10):
+def matmul_gflops(dtype, n, repeats=10):
+  """This device's matmul rate in the step's compute dtype."""
   import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+  a = jax.random.normal(jax.random.key(0), (n, n), dtype)
   f = jax.jit(lambda x: x @ x)
   f(a).block_until_ready()
   tic = time.perf_counter()
@@ -118,24 +125,29 @@ def run_one(name, dtype, steps):
   out['loss'].block_until_ready()
   seconds = (time.perf_counter() - tic) / steps
   flops = byol_step_flops(batch, frames, persons)
+  device = jax.devices()[0]
+  on_cpu = device.platform == 'cpu'
+  memory = {} if on_cpu else device.memory_stats() or {}
   record = {
       'config': name, 'per_device_batch': batch, 'frames': frames,
       'persons': persons, 'dtype': dtype,
       'pairs_per_s': batch / seconds,
       'gflops': flops / seconds / 1e9,
-      'matmul_gflops': matmul_gflops(),
+      'matmul_gflops': matmul_gflops(dtype, 2048 if on_cpu else 8192),
       'step_seconds': seconds,
       'gflop_per_step': flops / 1e9,
       'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-      'device': f'{jax.devices()[0].device_kind} ({platform.processor() or platform.machine()}, '
-                f'{os.cpu_count()} cores)',
+      'peak_device_memory_mb': memory.get('peak_bytes_in_use', 0) / 2**20,
+      'device': (f'{device.device_kind} ({platform.processor() or platform.machine()}, '
+                 f'{os.cpu_count()} cores)' if on_cpu else
+                 f'{device.device_kind} ({device.platform}, jax {jax.__version__})'),
   }
   print(json.dumps(record))
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--configs', default=','.join(CONFIGS))
+  parser.add_argument('--configs', default=CPU_CONFIGS)
   parser.add_argument('--dtype', default='float32')
   parser.add_argument('--steps', type=int, default=5)
   parser.add_argument('--one', help=argparse.SUPPRESS)
@@ -148,13 +160,20 @@ def main():
   for name in args.configs.split(','):
     out = subprocess.run(
         [sys.executable, __file__, f'--one={name}', f'--dtype={args.dtype}',
-         f'--steps={args.steps}'], check=True, capture_output=True, text=True)
+         f'--steps={args.steps}'], check=False, capture_output=True, text=True)
+    if out.returncode:  # e.g. out of memory: report it, time the others
+      print(f'{name:>10}  failed (exit {out.returncode}):\n{out.stderr[-2000:]}',
+            flush=True)
+      continue
     records.append(json.loads(out.stdout.strip().splitlines()[-1]))
     r = records[-1]
+    device_memory = (f", device {r['peak_device_memory_mb']:.0f} MB"
+                     if r['peak_device_memory_mb'] else '')
     print(f"{r['config']:>10}  batch {r['per_device_batch']:>3}  "
-          f"{r['pairs_per_s']:7.2f} pairs/s  {r['gflops']:6.1f} GFLOP/s "
+          f"{r['pairs_per_s']:8.2f} pairs/s  {r['gflops']:8.1f} GFLOP/s "
           f"({100 * r['gflops'] / r['matmul_gflops']:.0f}% of matmul "
-          f"{r['matmul_gflops']:.0f})  peak {r['peak_rss_mb']:.0f} MB", flush=True)
+          f"{r['matmul_gflops']:.0f})  peak RSS {r['peak_rss_mb']:.0f} MB"
+          f"{device_memory}", flush=True)
   pathlib.Path(args.output).parent.mkdir(parents=True, exist_ok=True)
   pathlib.Path(args.output).write_text(json.dumps(records, indent=2))
   print(f'wrote {args.output}')

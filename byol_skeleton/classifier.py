@@ -77,6 +77,7 @@ class Recipe:
   width: float | None = None  # Encoder width; None = config.model.width.
   augment: str = 'conservative'  # Training views (sections 4.3, 4.4).
   optimizer: str = 'sgd'  # pretrain.make_optimizer reads this, as pc.optimizer.
+  standardize_features: bool = False  # see models.Classifier
 
   def freeze_steps(self, total_steps: int) -> int:
     if self.encoder_lr_scale is None:
@@ -98,22 +99,25 @@ def cosine(peak, _, total_steps):
   return optax.cosine_decay_schedule(peak, total_steps)
 
 
-def network(config, width: float | None = None) -> models.Classifier:
+def network(config, width: float | None = None,
+            standardize_features: bool = False) -> models.Classifier:
   """The config's classifier: STGCN ('encoder') + Dense ('head')."""
   return models.Classifier(num_classes=config.data.num_classes,
+                           standardize_features=standardize_features,
                            **encoders.encoder_kwargs(config, width))
 
 
-def _head(net, features):
-  return net.head(features)
+def recipe_network(config, recipe: 'Recipe') -> models.Classifier:
+  return network(config, recipe.width, recipe.standardize_features)
 
 
-def apply(net: models.Classifier, variables, x, train_encoder: bool,
-          dropout_key=None):
+def apply(net: models.Classifier, variables, x, *, train: bool,
+          train_encoder: bool = False, dropout_key=None):
   """(logits, batch_stats) of the classifier on network inputs x.
 
-  With train_encoder=False the encoder is frozen: inference-mode BN, and its
-  features are a constant of any gradient.
+  train: a training step (the head's feature normalisation, if any, uses and
+  updates batch statistics). With train_encoder=False the encoder is frozen:
+  inference-mode BN, and its features are a constant of any gradient.
   """
   if train_encoder:
     logits, updates = net.apply(variables, x, True, mutable=['batch_stats'],
@@ -121,7 +125,10 @@ def apply(net: models.Classifier, variables, x, train_encoder: bool,
     return logits, updates['batch_stats']
   features = jax.lax.stop_gradient(
       net.apply(variables, x, False, method=models.Classifier.features))
-  return net.apply(variables, features, method=_head), variables['batch_stats']
+  logits, updates = net.apply(variables, features, train,
+                              method=models.Classifier.classify,
+                              mutable=['batch_stats'])
+  return logits, {**variables['batch_stats'], **updates['batch_stats']}
 
 
 def variables_of(state: ClassifierState) -> dict:
@@ -144,7 +151,7 @@ def optimizers(recipe: Recipe, steps_per_epoch: int, total_steps: int):
 
 def init_state(config, recipe: Recipe, txs, mesh, encoder_variables=None):
   """Replicated initial state; a random encoder when none is given."""
-  net = network(config, recipe.width)
+  net = recipe_network(config, recipe)
 
   def init(key, encoder_variables):
     k_init, k_state = jax.random.split(key)
@@ -152,7 +159,7 @@ def init_state(config, recipe: Recipe, txs, mesh, encoder_variables=None):
     params, stats = variables['params'], variables['batch_stats']
     if encoder_variables is not None:
       params = {**params, 'encoder': encoder_variables['params']}
-      stats = {'encoder': encoder_variables['batch_stats']}
+      stats = {**stats, 'encoder': encoder_variables['batch_stats']}
     return ClassifierState(
         step=jnp.zeros((), jnp.int32), params=params, batch_stats=stats,
         opt_state={part: tx.init(params[part]) for part, tx in txs.items()},
@@ -176,7 +183,7 @@ def make_train_step(config, recipe: Recipe, txs, mesh, train_encoder: bool,
   `teacher`: a classifier module evaluated frozen; its logits replace the
   labels as targets.
   """
-  net = network(config, recipe.width)
+  net = recipe_network(config, recipe)
   view = augment.make_view_fn(config, recipe.augment)
   dtype = jnp.dtype(config.model.dtype)
   trained = PARTS if train_encoder else ('head',)
@@ -188,20 +195,23 @@ def make_train_step(config, recipe: Recipe, txs, mesh, train_encoder: bool,
     k_view, k_dropout = jax.random.split(key)
     x = augment.augment_batch(view, k_view, batch['skeleton'],
                               batch['length']).astype(dtype)
-    targets = (apply(teacher, teacher_variables, x, False)[0]
+    targets = (apply(teacher, teacher_variables, x, train=False)[0]
                if teacher else batch['label'])
 
     def objective(params):
       variables = {'params': {**state.params, **params},
                    'batch_stats': state.batch_stats}
-      logits, stats = apply(net, variables, x, train_encoder, k_dropout)
+      logits, stats = apply(net, variables, x, train=True,
+                            train_encoder=train_encoder, dropout_key=k_dropout)
       return recipe.loss(logits, targets), stats
 
     (loss, stats), grads = jax.value_and_grad(objective, has_aux=True)(
         {part: state.params[part] for part in trained})
     grads, loss = jax.lax.pmean((grads, loss), parallel.AXIS)
-    if train_encoder:  # A frozen encoder's statistics stay bit for bit.
-      stats = jax.lax.pmean(stats, parallel.AXIS)
+    # A frozen encoder's statistics stay bit for bit.
+    stats = {part: part_stats if part == 'encoder' and not train_encoder
+             else jax.lax.pmean(part_stats, parallel.AXIS)
+             for part, part_stats in stats.items()}
     params, opt_state = dict(state.params), dict(state.opt_state)
     for part in trained:
       updates, opt_state[part] = txs[part].update(
@@ -217,9 +227,9 @@ def make_train_step(config, recipe: Recipe, txs, mesh, train_encoder: bool,
 
 def evaluate(config, recipe: Recipe, variables, mesh, split: str = 'test'):
   """(logits, labels) of the classifier on every example of `split`."""
-  net = network(config, recipe.width)
+  net = recipe_network(config, recipe)
   predict_fn = inference.make_predict_fn(
-      lambda v, x: apply(net, v, x, False)[0], config, mesh)
+      lambda v, x: apply(net, v, x, train=False)[0], config, mesh)
   data = input_pipeline.EvalData(config, split, config.eval.batch_size)
   return inference.predict(predict_fn, variables, data, mesh, desc=split)
 

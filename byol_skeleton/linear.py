@@ -2,6 +2,9 @@
 
 Paper recipe (config.linear): 100 epochs, batch 256, SGD momentum 0.9 without
 weight decay, lr 30 times 0.1 at epochs 60 and 80, conservative augmentation.
+By default the features are standardised before the linear layer
+(`linear.standardize_features`, see configs/base.py); False is the paper's
+plain probe.
 `linear.random_baseline=True` also trains the same probe on a randomly
 initialised encoder (WORKDIR/linear_eval/random) and reports random_top1/5.
 """
@@ -19,7 +22,8 @@ def recipe(config, name: str = MODE) -> classifier.Recipe:
       name=name, epochs=lc.epochs, batch_size=lc.batch_size, lr=lc.lr,
       reference_batch=PAPER_BATCH,
       schedule=classifier.step_decay(lc.lr_decay_epochs),
-      momentum=lc.momentum, weight_decay=lc.weight_decay)
+      momentum=lc.momentum, weight_decay=lc.weight_decay,
+      standardize_features=lc.standardize_features)
 
 
 def probe(config, workdir, encoder_variables, info: dict,

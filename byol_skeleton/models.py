@@ -222,7 +222,14 @@ class Classifier(nn.Module):
   Parameters live under 'encoder' (exactly an STGCN's tree, so pretrained
   encoder variables drop in) and 'head'. `__call__` returns logits;
   `model.apply(variables, x, train, method=Classifier.features)` returns the
-  encoder's features (N, block_channels(width)[-1]).
+  encoder's features (N, block_channels(width)[-1]) and
+  `method=Classifier.classify` the logits of given features.
+
+  standardize_features: the head sees the features through a BatchNorm
+  without scale or shift (batch statistics in training, running ones at test;
+  statistics under 'feature_norm'). At test time that is a fixed affine map,
+  so the head stays a linear classifier of the features, but its learning
+  rate no longer depends on the encoder's feature scale.
   """
   num_classes: int
   layout: str
@@ -231,14 +238,24 @@ class Classifier(nn.Module):
   dropout: float = 0.0
   dtype: Any = jnp.float32
   bn_momentum: float = 0.9
+  standardize_features: bool = False
 
   def setup(self):
     self.encoder = STGCN(self.layout, self.width, self.partition, self.dropout,
                          self.dtype, self.bn_momentum)
+    if self.standardize_features:
+      self.feature_norm = nn.BatchNorm(momentum=self.bn_momentum,
+                                       use_scale=False, use_bias=False)
     self.head = nn.Dense(self.num_classes)
 
   def features(self, x, train: bool):
     return self.encoder(x, train)
 
+  def classify(self, features, train: bool):
+    if self.standardize_features:
+      features = self.feature_norm(features.astype(jnp.float32),
+                                   use_running_average=not train)
+    return self.head(features)
+
   def __call__(self, x, train: bool):
-    return self.head(self.features(x, train))
+    return self.classify(self.features(x, train), train)

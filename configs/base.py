@@ -83,6 +83,13 @@ def get_config():
   # linear.lr, like every protocol's lr, is the paper's rate at its batch and
   # scales linearly with batch_size (as pretrain.base_lr).
   c.linear.random_baseline = False  # Also probe a random encoder: random_top1/5.
+  # A BatchNorm without scale or shift between the frozen features and the
+  # linear layer (still a linear classifier at test time). Not in the paper:
+  # its lr of 30 made the probe diverge on our encoders' features (loss > 1000
+  # in the first epochs on NW-UCLA), and a random encoder's features are ~10x
+  # smaller than a pretrained one's, so a fixed rate suits neither. False is
+  # the paper's plain probe.
+  c.linear.standardize_features = True
 
   # Every evaluation protocol (byol_skeleton/classifier.py and the modes).
   c.eval = ml_collections.ConfigDict()

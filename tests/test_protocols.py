@@ -24,6 +24,7 @@ from byol_skeleton import inference
 from byol_skeleton import input_pipeline
 from byol_skeleton import knn
 from byol_skeleton import linear
+from byol_skeleton import models
 from byol_skeleton import parallel
 from byol_skeleton import pretrain
 from byol_skeleton import supervised
@@ -149,7 +150,7 @@ def test_frozen_encoder_gets_no_gradient_and_uses_running_stats(data_dir):
   def loss(params, train_encoder):
     logits, stats = classifier.apply(
         net, {'params': params, 'batch_stats': variables['batch_stats']}, x,
-        train_encoder, jax.random.key(2))
+        train=True, train_encoder=train_encoder, dropout_key=jax.random.key(2))
     return classifier.cross_entropy(logits, labels), stats
 
   grads, stats = jax.jit(jax.grad(loss, has_aux=True), static_argnums=1)(
@@ -164,16 +165,55 @@ def test_frozen_encoder_gets_no_gradient_and_uses_running_stats(data_dir):
       {'params': variables['params']['encoder'],
        'batch_stats': variables['batch_stats']['encoder']}, x, False)
   head = variables['params']['head']
-  logits, _ = jax.jit(classifier.apply, static_argnums=(0, 3))(
-      net, variables, x, False)
+  logits, _ = jax.jit(lambda v: classifier.apply(net, v, x, train=False))(
+      variables)
   np.testing.assert_allclose(
       logits, np.asarray(features) @ np.asarray(head['kernel']) + head['bias'],
       rtol=1e-5, atol=1e-5)
   # In train mode the same function does update the statistics.
-  _, stats = jax.jit(classifier.apply, static_argnums=(0, 3))(
-      net, variables, x, True, jax.random.key(2))
+  _, stats = jax.jit(lambda v: classifier.apply(
+      net, v, x, train=True, train_encoder=True,
+      dropout_key=jax.random.key(2)))(variables)
   assert any(np.any(np.asarray(a) != np.asarray(b)) for a, b in zip(
       jax.tree.leaves(stats), jax.tree.leaves(variables['batch_stats'])))
+
+
+def test_standardized_probe_is_linear_in_the_frozen_features(data_dir):
+  """Head on features normalised by batch moments in training, running ones
+  at test (a fixed affine map), checked against numpy; the frozen encoder's
+  statistics do not move, the feature statistics do (momentum 0.9)."""
+  config = tiny_config(data_dir)
+  net = classifier.network(config, standardize_features=True)
+  x = jax.random.normal(jax.random.key(0), (8, 16, 2, 25, 6))
+  variables = jax.jit(net.init, static_argnames='train')(
+      jax.random.key(1), x, train=False)
+  features = np.asarray(jax.jit(lambda v: net.apply(
+      v, x, False, method=models.Classifier.features))(variables), np.float64)
+  head = {k: np.asarray(v, np.float64)
+          for k, v in variables['params']['head'].items()}
+  eps = 1e-5  # flax BatchNorm's default
+
+  logits, stats = jax.jit(lambda v: classifier.apply(net, v, x, train=True))(
+      variables)
+  mean, var = features.mean(0), features.var(0)
+  np.testing.assert_allclose(
+      logits, (features - mean) / np.sqrt(var + eps) @ head['kernel']
+      + head['bias'], rtol=1e-4, atol=1e-4)
+  jax.tree.map(np.testing.assert_array_equal, stats['encoder'],
+               variables['batch_stats']['encoder'])
+  np.testing.assert_allclose(stats['feature_norm']['mean'], 0.1 * mean,
+                             rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(stats['feature_norm']['var'], 0.9 + 0.1 * var,
+                             rtol=1e-5, atol=1e-6)
+
+  tested = {'params': variables['params'], 'batch_stats': stats}
+  logits, _ = jax.jit(lambda v: classifier.apply(net, v, x, train=False))(
+      tested)
+  running_mean = np.asarray(stats['feature_norm']['mean'], np.float64)
+  running_var = np.asarray(stats['feature_norm']['var'], np.float64)
+  np.testing.assert_allclose(
+      logits, (features - running_mean) / np.sqrt(running_var + eps)
+      @ head['kernel'] + head['bias'], rtol=1e-4, atol=1e-4)
 
 
 def test_finetune_encoder_rate_follows_head_after_freeze():

@@ -2,6 +2,9 @@
 
   python benchmarks/nw_ucla.py [--raw=../shared/data/nw_ucla/all_sqe]
                                [--workdir=runs/nw_ucla] [--preset=xview,cpu]
+                               [--skip=no_mvs,symmetric,supervised]
+  # one GPU: --preset=xview,gpu (5 min on an H200); the paper's full recipe,
+  # --preset=xview, BYOL and random only: --skip=no_mvs,symmetric,supervised
 
 1. builds the shards; 2. pretrains with configs/nw_ucla.py:xview,cpu;
 3. linear-eval and kNN top-1 on view 3 for the BYOL encoder, a random encoder,
@@ -19,6 +22,7 @@ import time
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = REPO / 'benchmarks' / 'results'
+OPTIONAL_RUNS = ('no_mvs', 'symmetric', 'supervised')
 
 
 def bar_chart(results: dict, path: pathlib.Path, title: str):
@@ -30,6 +34,7 @@ def bar_chart(results: dict, path: pathlib.Path, title: str):
           ('symmetric (linear)', 'symmetric_linear_top1'),
           ('random (linear)', 'random_linear_top1'),
           ('supervised', 'supervised_top1')]
+  rows = [(name, key) for name, key in rows if key in results]
   fig, ax = plt.subplots(figsize=(7, 3.5))
   values = [results[k] for _, k in rows]
   ax.barh([name for name, _ in rows], values, color='tab:blue')
@@ -58,7 +63,14 @@ def main():
   parser.add_argument('--workdir', default=str(REPO / 'runs' / 'nw_ucla'))
   parser.add_argument('--preset', default='xview,cpu')
   parser.add_argument('--output', default=str(RESULTS / 'nw_ucla.json'))
+  parser.add_argument('--skip', default='',
+                      help=f'comma-separated runs to leave out (their keys are '
+                      f'then absent): {",".join(OPTIONAL_RUNS)}')
   args = parser.parse_args()
+  skip = set(filter(None, args.skip.split(',')))
+  if skip - set(OPTIONAL_RUNS):
+    parser.error(f'--skip: unknown runs {sorted(skip - set(OPTIONAL_RUNS))}; '
+                 f'expected some of {",".join(OPTIONAL_RUNS)}')
   sys.path.insert(0, str(REPO))
   from absl import logging  # pylint: disable=g-import-not-at-top
   from byol_skeleton import knn, linear, pretrain, supervised  # pylint: disable=g-import-not-at-top,g-multiple-import
@@ -87,22 +99,22 @@ def main():
     print(f'== {name}: linear evaluation ==', flush=True)
     return c, run_dir, linear.run(c, run_dir)
 
+  pct = lambda fraction: 100 * fraction  # results.json files hold fractions
   c, byol_dir, byol = byol_run('byol', '', with_random=True)
   print('== byol: kNN ==', flush=True)
   byol_knn = knn.run(c, byol_dir)
-  _, _, no_mvs = byol_run('no_mvs', 'no_mvs')
-  _, _, symmetric = byol_run('symmetric', 'mvs_aggressive')
-  print('\n== supervised ST-GCN ==', flush=True)
-  sup = supervised.run(config(), workdir / 'supervised')
-
-  pct = lambda fraction: 100 * fraction  # results.json files hold fractions
+  results = {'byol_linear_top1': pct(byol['top1']),
+             'byol_knn_top1': pct(byol_knn['top1']),
+             'random_linear_top1': pct(byol['random_top1'])}
+  for name, ablation in (('no_mvs', 'no_mvs'), ('symmetric', 'mvs_aggressive')):
+    if name not in skip:
+      results[f'{name}_linear_top1'] = pct(byol_run(name, ablation)[2]['top1'])
+  if 'supervised' not in skip:
+    print('\n== supervised ST-GCN ==', flush=True)
+    results['supervised_top1'] = pct(
+        supervised.run(config(), workdir / 'supervised')['top1'])
   results = {
-      'byol_linear_top1': pct(byol['top1']),
-      'byol_knn_top1': pct(byol_knn['top1']),
-      'random_linear_top1': pct(byol['random_top1']),
-      'no_mvs_linear_top1': pct(no_mvs['top1']),
-      'symmetric_linear_top1': pct(symmetric['top1']),
-      'supervised_top1': pct(sup['top1']),
+      **results,
       'wall_seconds': time.perf_counter() - tic,
       'preset': args.preset,
       'device': device_name(),

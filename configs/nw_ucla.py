@@ -15,7 +15,7 @@ def cpu(c):
   pretraining runs, four linear probes, kNN and the supervised baseline. An
   epoch with multi-viewpoint sampling is one pass over the recordings, so 25
   epochs are 200 steps of batch 64 (375 for the no-MVS ablation, one pass
-  over the sequences). Measured: 24.6 min wall on the idle machine
+  over the sequences). Measured: 24.2 min wall on the idle machine
   (benchmarks/results/nw_ucla.json).
   """
   base.cpu(c)

@@ -110,8 +110,9 @@ def check_compatible(saved_metadata, abstract_state, where) -> None:
     more = f' (and {len(problems) - 5} more)' if len(problems) > 5 else ''
     raise CheckpointMismatchError(
         f'Checkpoint {where} does not fit this config: {shown}{more}; '
-        'check model.width, data.layout, data.use_bones and the head sizes '
-        'against the config saved with the checkpoint.')
+        'check model.width, data.layout, data.use_bones, the head sizes and '
+        'linear.standardize_features (feature_norm) against the config saved '
+        'with the checkpoint.')
 
 
 def abstract_like(tree, sharding):

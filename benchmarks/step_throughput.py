@@ -5,6 +5,8 @@
   # on one GPU:
   python benchmarks/step_throughput.py --configs=paper_b512,short_b512 \
       --dtype=bfloat16 --steps=20 --output=benchmarks/results/step_throughput_gpu.json
+  # where the step's time goes: add --trace_dir=DIR, then (pip install xprof)
+  # xprof's hlo_stats tool on DIR/<config>/plugins/profile/*/*.xplane.pb
 
 Each config runs in its own subprocess so its peak RSS is its own. The step
 timed is the whole training step (both views augmented on device, online
@@ -85,7 +87,7 @@ def matmul_gflops(dtype, n, repeats=10):
   return 2 * n ** 3 * repeats / (time.perf_counter() - tic) / 1e9
 
 
-def run_one(name, dtype, steps):
+def run_one(name, dtype, steps, trace_dir=''):
   """Times one config in this process; prints its JSON record."""
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
@@ -124,6 +126,11 @@ def run_one(name, dtype, steps):
     state, out = step(state, data)
   out['loss'].block_until_ready()
   seconds = (time.perf_counter() - tic) / steps
+  if trace_dir:  # a profile of 3 more steps, for xprof / TensorBoard
+    with jax.profiler.trace(f'{trace_dir}/{name}'):
+      for _ in range(3):
+        state, out = step(state, data)
+      out['loss'].block_until_ready()
   flops = byol_step_flops(batch, frames, persons)
   device = jax.devices()[0]
   on_cpu = device.platform == 'cpu'
@@ -150,17 +157,21 @@ def main():
   parser.add_argument('--configs', default=CPU_CONFIGS)
   parser.add_argument('--dtype', default='float32')
   parser.add_argument('--steps', type=int, default=5)
+  parser.add_argument('--trace_dir', default='',
+                      help='also write a jax.profiler trace of 3 steps per '
+                      'config under DIR/<config> (read it with xprof)')
   parser.add_argument('--one', help=argparse.SUPPRESS)
   parser.add_argument('--output', default=str(RESULTS / 'step_throughput.json'))
   args = parser.parse_args()
   if args.one:
-    run_one(args.one, args.dtype, args.steps)
+    run_one(args.one, args.dtype, args.steps, args.trace_dir)
     return
   records = []
   for name in args.configs.split(','):
     out = subprocess.run(
         [sys.executable, __file__, f'--one={name}', f'--dtype={args.dtype}',
-         f'--steps={args.steps}'], check=False, capture_output=True, text=True)
+         f'--steps={args.steps}', f'--trace_dir={args.trace_dir}'],
+        check=False, capture_output=True, text=True)
     if out.returncode:  # e.g. out of memory: report it, time the others
       print(f'{name:>10}  failed (exit {out.returncode}):\n{out.stderr[-2000:]}',
             flush=True)

@@ -113,18 +113,19 @@ def main():
     print('\n== supervised ST-GCN ==', flush=True)
     results['supervised_top1'] = pct(
         supervised.run(config(), workdir / 'supervised')['top1'])
+  device = device_name()
   results = {
       **results,
       'wall_seconds': time.perf_counter() - tic,
       'preset': args.preset,
-      'device': device_name(),
+      'device': device,
       'config': json.loads(c.to_json_best_effort()),
   }
   out = pathlib.Path(args.output)
   out.parent.mkdir(parents=True, exist_ok=True)
   out.write_text(json.dumps(results, indent=2))
   bar_chart(results, out.with_suffix('.png'),
-            f'NW-UCLA cross-view, preset {args.preset} ({device_name()})')
+            f'NW-UCLA cross-view, preset {args.preset} ({device})')
   print('\nNW-UCLA cross-view, top-1 on view 3 (%):')
   for key, value in results.items():
     if key.endswith('top1'):

@@ -107,7 +107,8 @@ def network(config, width: float | None = None,
                            **encoders.encoder_kwargs(config, width))
 
 
-def recipe_network(config, recipe: 'Recipe') -> models.Classifier:
+def recipe_network(config, recipe: Recipe) -> models.Classifier:
+  """The network a recipe trains (and its checkpoints hold)."""
   return network(config, recipe.width, recipe.standardize_features)
 
 

@@ -53,14 +53,14 @@ def run(config, workdir, checkpoint_step=None):
     raise errors.UserError(
         'distill needs a fine-tuned teacher: set '
         '--config.distill.teacher_workdir to the workdir of a finetune run.')
-  teacher_net = classifier.network(config, config.distill.teacher_width)
   per_seed = {}
   for seed in classifier.seeds(config):
+    teacher = teacher_recipe(config, seed)
     state, checkpoint = classifier.restore(
-        config, pathlib.Path(teacher_workdir), teacher_recipe(config, seed),
-        checkpoint_step)
+        config, pathlib.Path(teacher_workdir), teacher, checkpoint_step)
     per_seed[seed] = classifier.train(
         config, workdir, recipe(config, classifier.seed_name(MODE, seed)),
-        teacher=(teacher_net, classifier.variables_of(state)),
+        teacher=(classifier.recipe_network(config, teacher),
+                 classifier.variables_of(state)),
         info={'teacher_checkpoint': checkpoint, 'seed': seed})
   return classifier.summarise(workdir, MODE, per_seed, config)

@@ -3,6 +3,7 @@
   python benchmarks/nw_ucla.py [--raw=../shared/data/nw_ucla/all_sqe]
                                [--workdir=runs/nw_ucla] [--preset=xview,cpu]
                                [--skip=no_mvs,symmetric,supervised]
+                               [--set=pretrain.epochs=1600 ...]
   # one GPU: --preset=xview,gpu (5 min on an H200); the paper's full recipe,
   # --preset=xview, BYOL and random only: --skip=no_mvs,symmetric,supervised
 
@@ -14,6 +15,8 @@
    percent) and a bar chart PNG beside it. Runs that finished are reused.
 """
 import argparse
+import ast
+import functools
 import json
 import os
 import pathlib
@@ -66,7 +69,12 @@ def main():
   parser.add_argument('--skip', default='',
                       help=f'comma-separated runs to leave out (their keys are '
                       f'then absent): {",".join(OPTIONAL_RUNS)}')
+  parser.add_argument('--set', action='append', default=[],
+                      metavar='FIELD=VALUE',
+                      help='overrides a config field of every run, e.g. '
+                      '--set=pretrain.epochs=1600 (repeatable)')
   args = parser.parse_args()
+  overrides = dict(kv.split('=', 1) for kv in args.set)
   skip = set(filter(None, args.skip.split(',')))
   if skip - set(OPTIONAL_RUNS):
     parser.error(f'--skip: unknown runs {sorted(skip - set(OPTIONAL_RUNS))}; '
@@ -88,6 +96,14 @@ def main():
   def config(extra=''):
     c = nw_ucla.get_config(','.join(filter(None, (args.preset, extra))))
     c.data.data_dir = str(data_dir)
+    for field, text in overrides.items():
+      *parents, leaf = field.split('.')
+      node = functools.reduce(getattr, parents, c)
+      try:
+        value = ast.literal_eval(text)
+      except (ValueError, SyntaxError):
+        value = text  # a plain string
+      node[leaf] = value  # ConfigDict rejects unknown fields and wrong types
     return c
 
   def byol_run(name, ablation, with_random=False):

@@ -45,7 +45,7 @@ def network_from_config(config) -> BYOLNetwork:
   m = config.model
   encoder = dict(layout=config.data.layout, width=m.width,
                  partition=m.partition, dropout=m.dropout,
-                 dtype=jnp.dtype(m.dtype))
+                 dtype=jnp.dtype(m.dtype), person_pool=m.person_pool)
   return BYOLNetwork(encoder_kwargs=encoder, projector_hidden=m.projector_hidden,
                      projector_dim=m.projector_dim,
                      predictor_hidden=m.predictor_hidden)

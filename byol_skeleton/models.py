@@ -29,6 +29,10 @@ from byol_skeleton import skeletons
 BLOCKS = ((64, 1), (64, 1), (64, 1), (64, 1), (128, 2), (128, 1), (128, 1),
           (256, 2), (256, 1), (256, 1))
 TEMPORAL_KERNEL = 9
+# How the per-person features of a sequence become one: 'all' averages every
+# person slot, as the reference ST-GCN (an absent person is an all-zero slot);
+# 'present' averages only the persons whose input is not all zero.
+PERSON_POOLS = ('all', 'present')
 
 _kernel_init = nn.initializers.variance_scaling(2.0, 'fan_in', 'normal')
 
@@ -176,15 +180,21 @@ class STGCN(nn.Module):
   dropout: float = 0.0
   dtype: Any = jnp.float32
   bn_momentum: float = 0.9
+  person_pool: str = 'all'
 
   @nn.compact
   def __call__(self, x, train: bool):
     layout = skeletons.get_layout(self.layout)
+    if self.person_pool not in PERSON_POOLS:
+      raise ValueError(f'Unknown person_pool {self.person_pool!r}; expected '
+                       f'one of {PERSON_POOLS}')
     if x.ndim != 5 or x.shape[3] != layout.num_joints:
       raise ValueError(
           f'STGCN expects (N, T, M, V={layout.num_joints}, C) input for layout '
           f'{self.layout!r}, got shape {x.shape}')
     n, t, m, v, c = x.shape
+    # Before the input BN, which maps an absent person's zeros to a constant.
+    present = jnp.any(x != 0, axis=(1, 3, 4)).astype(jnp.float32)  # (N, M)
     adjacency = jnp.asarray(graph.spatial_partition(layout, self.partition))
     # Input BN over the V*C channels, persons folded into the batch.
     x = layers.BatchNorm(self.bn_momentum, dtype=self.dtype,
@@ -198,8 +208,11 @@ class STGCN(nn.Module):
                      dtype=self.dtype, bn_momentum=self.bn_momentum,
                      name=f'block{i + 1}')(h, adjacency, train)
     # Global average pool over joints and time, then mean over persons.
-    h = jnp.mean(h.astype(jnp.float32), axis=(0, 2))
-    return h.reshape(n, m, -1).mean(axis=1)
+    h = jnp.mean(h.astype(jnp.float32), axis=(0, 2)).reshape(n, m, -1)
+    if self.person_pool == 'all':
+      return h.mean(axis=1)
+    return (jnp.einsum('nmc,nm->nc', h, present)
+            / jnp.maximum(present.sum(axis=1), 1.0)[:, None])
 
 
 class MLPHead(nn.Module):
@@ -238,11 +251,12 @@ class Classifier(nn.Module):
   dropout: float = 0.0
   dtype: Any = jnp.float32
   bn_momentum: float = 0.9
+  person_pool: str = 'all'
   standardize_features: bool = False
 
   def setup(self):
     self.encoder = STGCN(self.layout, self.width, self.partition, self.dropout,
-                         self.dtype, self.bn_momentum)
+                         self.dtype, self.bn_momentum, self.person_pool)
     if self.standardize_features:
       self.feature_norm = nn.BatchNorm(momentum=self.bn_momentum,
                                        use_scale=False, use_bias=False)

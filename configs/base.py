@@ -46,6 +46,9 @@ def get_config():
   c.model = ml_collections.ConfigDict()
   c.model.width = 1.0
   c.model.partition = 'reference'  # or 'corrected'
+  # 'all': mean over both person slots, as the reference ST-GCN; 'present':
+  # over the persons whose input is not all zero (README, design notes).
+  c.model.person_pool = 'all'
   c.model.dropout = 0.0
   c.model.projector_hidden = 4096
   c.model.projector_dim = 256

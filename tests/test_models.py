@@ -90,8 +90,9 @@ def np_block(x, p, s, adjacency, stride, residual, train):
   return np.maximum(z + r, 0)
 
 
-def np_stgcn(x, params, stats, layout, partition, train):
+def np_stgcn(x, params, stats, layout, partition, train, person_pool='all'):
   n, t, m, v, c = x.shape
+  present = np.abs(x).sum(axis=(1, 3, 4)) > 0  # (N, M)
   # Reference: (N, M, V, C, T) -> (N*M, V*C, T) for the data BN.
   h = x.transpose(0, 2, 3, 4, 1).reshape(n * m, v * c, t)
   h = np_bn(h, params['data_bn'], stats['data_bn'], train)
@@ -100,7 +101,10 @@ def np_stgcn(x, params, stats, layout, partition, train):
   for i, (_, stride) in enumerate(models.BLOCKS):
     name = f'block{i + 1}'
     h = np_block(h, params[name], stats[name], adjacency, stride, i > 0, train)
-  return h.mean(axis=(2, 3)).reshape(n, m, -1).mean(axis=1)
+  per_person = h.mean(axis=(2, 3)).reshape(n, m, -1)
+  if person_pool == 'all':
+    return per_person.mean(axis=1)
+  return np.stack([per_person[i, present[i]].mean(axis=0) for i in range(n)])
 
 
 def random_variables(model, x_shape, seed):
@@ -143,6 +147,31 @@ def test_encoder_matches_numpy_reference(partition):
                     partition, train)
     assert got.shape == (2, 32)
     np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4)
+
+
+def test_present_person_pool_matches_numpy_and_ignores_absent_persons():
+  layout, shape = 'ntu25', (3, 12, 2, 25, 6)
+  model = models.STGCN(layout, width=0.125, person_pool='present')
+  variables = f32(random_variables(model, shape, seed=5))
+  x = np.random.default_rng(6).normal(size=shape)
+  x[0, :, 1] = 0.0  # sample 0: one person; samples 1, 2: two
+  x[2, :5, 1] = 0.0  # a partner missing in some frames is still present
+  for train in (False, True):
+    got = model.apply(variables, x, train, mutable=['batch_stats'])[0]
+    want = np_stgcn(x, variables['params'], variables['batch_stats'], layout,
+                    'reference', train, person_pool='present')
+    np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4)
+  # With running statistics the one-person example's features are those of
+  # its person alone, as if the second slot did not exist.
+  alone = model.apply(variables, x[:1, :, :1], False)
+  np.testing.assert_allclose(model.apply(variables, x, False)[:1], alone,
+                             rtol=1e-5, atol=1e-5)
+  reference = models.STGCN(layout, width=0.125, person_pool='all')
+  assert not np.allclose(reference.apply(variables, x, False)[:1], alone,
+                         atol=1e-3)
+  with pytest.raises(ValueError, match='person_pool'):
+    models.STGCN(layout, person_pool='max').init(
+        jax.random.key(0), jnp.zeros((1, 4, 1, 25, 6)), False)
 
 
 def test_bfloat16_compute_close_to_float32():

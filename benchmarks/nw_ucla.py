@@ -96,14 +96,18 @@ def main():
   def config(extra=''):
     c = nw_ucla.get_config(','.join(filter(None, (args.preset, extra))))
     c.data.data_dir = str(data_dir)
+    c.lock()  # an unknown field is then an error, not a new field
     for field, text in overrides.items():
       *parents, leaf = field.split('.')
-      node = functools.reduce(getattr, parents, c)
       try:
         value = ast.literal_eval(text)
       except (ValueError, SyntaxError):
         value = text  # a plain string
-      node[leaf] = value  # ConfigDict rejects unknown fields and wrong types
+      try:
+        functools.reduce(getattr, parents, c)[leaf] = value
+      except (AttributeError, KeyError, TypeError) as e:
+        parser.error(f'--set={field}={text}: {e}')
+    c.unlock()
     return c
 
   def byol_run(name, ablation, with_random=False):

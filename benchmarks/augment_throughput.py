@@ -18,14 +18,14 @@ Writes benchmarks/results/augment_throughput.json.
 import argparse
 import json
 import math
-import os
 import pathlib
-import platform
 import sys
 import time
 
 import numpy as np
 from scipy import signal
+
+import device_info  # benchmarks/device_info.py, beside this script
 
 CONFIGS = {
     # name: (per-device batch, stored padded frames, frames seen, persons);
@@ -174,9 +174,7 @@ def main():
   parser.add_argument('--output',
                       default=str(RESULTS / 'augment_throughput.json'))
   args = parser.parse_args()
-  import jax  # pylint: disable=g-import-not-at-top
-  cpu = platform.processor() or platform.machine()
-  device = f'{jax.devices()[0].device_kind} ({cpu}, {os.cpu_count()} cores)'
+  device = device_info.describe()
   print(f'{"config":>7} {"pipeline":>12} {"device ms":>10} {"host ms":>9} '
         f'{"host/dev":>8} {"step ms":>9} {"share":>7}')
   records = []

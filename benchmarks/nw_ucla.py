@@ -18,10 +18,11 @@ import argparse
 import ast
 import functools
 import json
-import os
 import pathlib
 import sys
 import time
+
+import device_info  # benchmarks/device_info.py, beside this script
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = REPO / 'benchmarks' / 'results'
@@ -50,13 +51,6 @@ def bar_chart(results: dict, path: pathlib.Path, title: str):
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)
-
-
-def device_name() -> str:
-  import jax  # pylint: disable=g-import-not-at-top
-  device = jax.devices()[0]
-  return (f'{os.cpu_count()}-core CPU' if device.platform == 'cpu'
-          else device.device_kind)
 
 
 def main():
@@ -133,7 +127,7 @@ def main():
     print('\n== supervised ST-GCN ==', flush=True)
     results['supervised_top1'] = pct(
         supervised.run(config(), workdir / 'supervised')['top1'])
-  device = device_name()
+  device = device_info.describe()
   results = {
       **results,
       'wall_seconds': time.perf_counter() - tic,

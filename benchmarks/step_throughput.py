@@ -17,13 +17,13 @@ Writes benchmarks/results/step_throughput.json.
 """
 import argparse
 import json
-import os
 import pathlib
-import platform
 import resource
 import subprocess
 import sys
 import time
+
+import device_info  # benchmarks/device_info.py, beside this script
 
 CONFIGS = {
     # name: (per-device batch, frames, persons, stored frames)
@@ -145,9 +145,7 @@ def run_one(name, dtype, steps, trace_dir=''):
       'gflop_per_step': flops / 1e9,
       'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
       'peak_device_memory_mb': memory.get('peak_bytes_in_use', 0) / 2**20,
-      'device': (f'{device.device_kind} ({platform.processor() or platform.machine()}, '
-                 f'{os.cpu_count()} cores)' if on_cpu else
-                 f'{device.device_kind} ({device.platform}, jax {jax.__version__})'),
+      'device': device_info.describe(),
   }
   print(json.dumps(record))
 

@@ -19,6 +19,7 @@ from byol_skeleton import inference
 from byol_skeleton import input_pipeline
 from byol_skeleton import metrics
 from byol_skeleton import parallel
+from byol_skeleton import spectrum
 
 MODE = 'knn'
 BLOCK = 256  # Test rows per similarity block.
@@ -78,7 +79,8 @@ class KnnMonitor:
                                              config.eval.batch_size)
 
   def __call__(self, encoder_variables) -> dict:
-    """{'knn_top1', 'knn_top5'} of {'params', 'batch_stats'} of models.STGCN."""
+    """{'knn_top1', 'knn_top5', 'feature_rank'} of {'params', 'batch_stats'}
+    of models.STGCN; feature_rank: spectrum.effective_rank of the test features."""
     train_f, train_y = inference.predict(self.features, encoder_variables,
                                          self.train_data, self.mesh,
                                          self.progress and 'knn train')
@@ -89,7 +91,8 @@ class KnnMonitor:
                       self.config.data.num_classes, self.config.knn.k,
                       self.config.knn.temperature)
     return {'knn_top1': inference.topk_accuracy(votes, test_y, 1),
-            'knn_top5': inference.topk_accuracy(votes, test_y, 5)}
+            'knn_top5': inference.topk_accuracy(votes, test_y, 5),
+            'feature_rank': spectrum.effective_rank(test_f)}
 
 
 def knn_accuracy(config, encoder_variables, mesh=None, progress=False) -> dict:
@@ -111,6 +114,6 @@ def run(config, workdir, checkpoint_step=None):
   results['top1'], results['top5'] = results['knn_top1'], results['knn_top5']
   log = metrics.MetricsLog(workdir / MODE, enabled=jax.process_index() == 0)
   log.write(int(pathlib.Path(checkpoint).name), knn_top1=results['top1'],
-            knn_top5=results['top5'])
+            knn_top5=results['top5'], feature_rank=results['feature_rank'])
   classifier.write_results(workdir / MODE, results, config)
   return results

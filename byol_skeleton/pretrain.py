@@ -3,8 +3,9 @@
 The loop is linear on purpose: get a host batch, put it on the devices, step,
 log, checkpoint. Everything random comes from the state's rng and step, so a
 resumed run continues bit for bit. With `pretrain.knn_every_epochs` > 0 the
-online encoder's kNN accuracy (byol_skeleton/knn.py) is logged every that many
-epochs and at the end; its time is left out of pairs/s and wall seconds.
+online encoder's kNN accuracy (byol_skeleton/knn.py) and the effective rank of
+its test features (byol_skeleton/spectrum.py) are logged every that many
+epochs and at the end; their time is left out of pairs/s and wall seconds.
 """
 import hashlib
 import signal
@@ -286,6 +287,7 @@ def run(config, workdir, checkpoint_step=None):
                  state_digests=replica_digests(state))
   if jax.process_index() == 0:
     metrics.write_results(workdir / MODE, results, config)
-    metrics.plot_curves(log.read(), ('loss', 'lr', 'tau', 'knn_top1'),
+    metrics.plot_curves(log.read(),
+                        ('loss', 'lr', 'tau', 'knn_top1', 'feature_rank'),
                         workdir / MODE / 'curves.png')
   return results

@@ -320,7 +320,9 @@ def test_knn_mode_and_monitor(pretrained):
                                               parallel.make_mesh())
   monitor = knn.KnnMonitor(config, parallel.make_mesh())
   assert monitor(encoder) == {'knn_top1': results['knn_top1'],
-                              'knn_top5': results['knn_top5']}
+                              'knn_top5': results['knn_top5'],
+                              'feature_rank': results['feature_rank']}
+  assert 1 <= saved['feature_rank'] <= 32  # the tiny encoder's feature size
 
 
 def test_pretraining_logs_knn_every_epoch(pretrained):
@@ -346,8 +348,10 @@ def test_pretraining_logs_knn_every_epoch(pretrained):
   for r in logged:
     assert 0 <= r['knn_top1'] <= r['knn_top5'] <= 1
   final = knn.run(config, workdir)
-  assert (logged[-1]['knn_top1'], logged[-1]['knn_top5']) == (
-      final['knn_top1'], final['knn_top5'])
+  assert (logged[-1]['knn_top1'], logged[-1]['knn_top5'],
+          logged[-1]['feature_rank']) == (
+              final['knn_top1'], final['knn_top5'], final['feature_rank'])
+  assert logged[0]['feature_rank'] == at_init['feature_rank']
 
 
 @pytest.fixture(scope='module')

@@ -193,8 +193,10 @@ class STGCN(nn.Module):
           f'STGCN expects (N, T, M, V={layout.num_joints}, C) input for layout '
           f'{self.layout!r}, got shape {x.shape}')
     n, t, m, v, c = x.shape
-    # Before the input BN, which maps an absent person's zeros to a constant.
-    present = jnp.any(x != 0, axis=(1, 3, 4)).astype(jnp.float32)  # (N, M)
+    # Read before the input BN, which maps an absent person's zeros to a
+    # constant: (N, M) weights of the persons in the final mean.
+    weights = (jnp.any(x != 0, axis=(1, 3, 4)).astype(jnp.float32)
+               if self.person_pool == 'present' else jnp.ones((n, m)))
     adjacency = jnp.asarray(graph.spatial_partition(layout, self.partition))
     # Input BN over the V*C channels, persons folded into the batch.
     x = layers.BatchNorm(self.bn_momentum, dtype=self.dtype,
@@ -209,10 +211,8 @@ class STGCN(nn.Module):
                      name=f'block{i + 1}')(h, adjacency, train)
     # Global average pool over joints and time, then mean over persons.
     h = jnp.mean(h.astype(jnp.float32), axis=(0, 2)).reshape(n, m, -1)
-    if self.person_pool == 'all':
-      return h.mean(axis=1)
-    return (jnp.einsum('nmc,nm->nc', h, present)
-            / jnp.maximum(present.sum(axis=1), 1.0)[:, None])
+    return (jnp.einsum('nmc,nm->nc', h, weights)
+            / jnp.maximum(weights.sum(axis=1), 1.0)[:, None])
 
 
 class MLPHead(nn.Module):

@@ -53,7 +53,7 @@ PIPELINES = ('aggressive', 'conservative', 'none')
 
 @dataclasses.dataclass(frozen=True)
 class ViewSpec:
-  """Static description of one pipeline; a None field switches its transform off."""
+  """Static description of one pipeline; None switches a transform off."""
   layout: Layout
   num_frames: int
   use_bones: bool
@@ -68,10 +68,10 @@ class ViewSpec:
 
 
 class ViewParams(NamedTuple):
-  """Random parameters of one view; a None field is a transform statically off."""
+  """Random parameters of one view; None: a transform statically off."""
   rate: jax.Array  # () float: resampling rate; > 1 is faster (fewer frames).
   crop: jax.Array  # () float in [0, 1): crop start as a fraction of the slack.
-  shift: jax.Array  # () int: cyclic offset; output frame i shows frame i - shift.
+  shift: jax.Array  # () int: cyclic offset; output frame i is frame i - shift.
   smooth: jax.Array | None = None  # () bool: apply the Savitzky-Golay filter.
   shear: jax.Array | None = None  # (3, 3): S of eq. 5.
   keep: jax.Array | None = None  # (V,) 0/1 joint mask of left/right drop.
@@ -81,7 +81,8 @@ def view_spec(config, pipeline: str) -> ViewSpec:
   """The `ViewSpec` of `pipeline` ('aggressive', 'conservative', 'none')."""
   if pipeline not in PIPELINES:
     raise ValueError(
-        f'Unknown augmentation pipeline {pipeline!r}; expected one of {PIPELINES}')
+        f'Unknown augmentation pipeline {pipeline!r}; expected one of '
+        f'{PIPELINES}')
   a, d = config.augment, config.data
   if a.filter_window % 2 != 1 or a.filter_window <= a.filter_order:
     raise ValueError(
@@ -184,7 +185,7 @@ def augment_batch(view_fn, key, skeletons, lengths):
 
 @functools.lru_cache(maxsize=None)
 def _savgol_table(window: int, order: int) -> np.ndarray:
-  """Row p: weights of the polynomial fit over a window, evaluated at offset p."""
+  """Row p: weights of the polynomial fit over a window, evaluated at p."""
   return np.stack([
       signal.savgol_coeffs(window, order, pos=p, use='dot')
       for p in range(window)]).astype(np.float32)
@@ -211,12 +212,12 @@ def savgol_filter(x, length, window: int = 15, order: int = 2):
 
 
 def resampled_length(length, rate):
-  """Valid frames after resampling `length` frames at `rate`: max(1, round(L/r))."""
+  """max(1, round(L / r)): valid frames after resampling L frames at rate r."""
   return jnp.maximum(1, jnp.round(length / rate).astype(jnp.int32))
 
 
 def resample(x, length, rate, num_out: int):
-  """Linear-interpolation resampling; returns (frames (num_out, ...), new length).
+  """Linear-interpolation resampling: (frames (num_out, ...), new length).
 
   Frames from the new length on repeat the last resampled frame.
   """
@@ -227,7 +228,8 @@ def resample(x, length, rate, num_out: int):
 
 def crop_or_loop(x, length, num_frames: int, crop=0.5):
   """Crops (start fraction `crop` of the slack) or loops the valid frames."""
-  return x[_crop_or_loop_index(jnp.arange(num_frames), length, num_frames, crop)]
+  index = _crop_or_loop_index(jnp.arange(num_frames), length, num_frames, crop)
+  return x[index]
 
 
 def temporal_shift(x, offset):
@@ -238,7 +240,8 @@ def temporal_shift(x, offset):
 
 def shear(x, matrix):
   """Each joint's xyz column vector p -> S p (eq. 5)."""
-  # Broadcast multiply-adds: XLA's CPU dot for a 3-long contraction was ~2x slower.
+  # Broadcast multiply-adds: XLA's CPU dot for a 3-long contraction was ~2x
+  # slower.
   matrix = matrix.astype(x.dtype)
   return sum(x[..., c, None] * matrix[:, c] for c in range(3))
 

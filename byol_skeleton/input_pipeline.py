@@ -119,19 +119,21 @@ def _read_metadata(dataset: str, protocol: str, data_dir: str, split: str):
     for k, v in decode(source[i]).items():
       cols[k].append(v)
   return Metadata(
-      **{k: np.asarray(cols[k], np.int32) for k in ('label', 'view', 'subject')},
+      **{k: np.asarray(cols[k], np.int32)
+         for k in ('label', 'view', 'subject')},
       sequence_key=np.asarray(cols['sequence_key'], object))
 
 
 def read_metadata(data, split: str) -> Metadata:
-  """Labels, views, subjects and sequence keys of a split; cached per process."""
+  """Labels, views, subjects and sequence keys of a split (cached)."""
   return _read_metadata(data.dataset, data.split, data.data_dir, split)
 
 
 def group_by_sequence(keys: np.ndarray):
-  """(members, offsets): record ids of sequence g are members[offsets[g]:offsets[g+1]].
+  """(members, offsets): the record ids grouped by sequence.
 
-  Sequences are numbered in order of their first record, members in record
+  Sequence g's record ids are members[offsets[g]:offsets[g + 1]]. Sequences
+  are numbered in order of their first record, members in record
   order, so the grouping depends only on the records.
   """
   _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
@@ -163,7 +165,7 @@ def class_balanced_subset(labels, fraction: float, seed: int) -> np.ndarray:
 
 
 def save_subset(directory, indices, **info) -> pathlib.Path:
-  """Writes DIRECTORY/subset.json: {'indices': [...], **info}; returns the path."""
+  """Writes DIRECTORY/subset.json ({'indices': [...], **info}); returns it."""
   path = pathlib.Path(directory) / 'subset.json'
   path.parent.mkdir(parents=True, exist_ok=True)
   path.write_text(json.dumps(

@@ -25,11 +25,6 @@ MODE = 'knn'
 BLOCK = 256  # Test rows per similarity block.
 
 
-def normalise(features):
-  norm = np.linalg.norm(features, axis=-1, keepdims=True)
-  return features / np.maximum(norm, 1e-12)
-
-
 @functools.partial(jax.jit, static_argnames=('num_classes', 'k'))
 def _block_votes(queries, keys, key_labels, temperature, *, num_classes, k):
   top, index = jax.lax.top_k(queries @ keys.T, k)
@@ -87,7 +82,8 @@ class KnnMonitor:
     test_f, test_y = inference.predict(self.features, encoder_variables,
                                        self.test_data, self.mesh,
                                        self.progress and 'knn test')
-    votes = knn_votes(normalise(train_f), train_y, normalise(test_f),
+    test_f = spectrum.normalise(test_f)
+    votes = knn_votes(spectrum.normalise(train_f), train_y, test_f,
                       self.config.data.num_classes, self.config.knn.k,
                       self.config.knn.temperature)
     return {'knn_top1': inference.topk_accuracy(votes, test_y, 1),

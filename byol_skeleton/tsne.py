@@ -17,6 +17,7 @@ from byol_skeleton import input_pipeline
 from byol_skeleton import knn
 from byol_skeleton import metrics
 from byol_skeleton import parallel
+from byol_skeleton import spectrum
 
 MODE = 'tsne'
 
@@ -66,7 +67,7 @@ def run(config, workdir, checkpoint_step=None):
   tsne = manifold.TSNE(n_components=2, perplexity=min(tc.perplexity,
                                                       len(keep) - 1),
                        init='pca', random_state=tc.seed)
-  embedding = tsne.fit_transform(knn.normalise(features[keep]))
+  embedding = tsne.fit_transform(spectrum.normalise(features[keep]))
   out = pathlib.Path(workdir) / MODE
   results = {'classes': classes, 'num_points': len(keep),
              'kl_divergence': float(tsne.kl_divergence_),

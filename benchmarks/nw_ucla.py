@@ -68,6 +68,8 @@ def main():
                       help='overrides a config field of every run, e.g. '
                       '--set=pretrain.epochs=1600 (repeatable)')
   args = parser.parse_args()
+  if any('=' not in kv for kv in args.set):
+    parser.error(f'--set expects FIELD=VALUE, got {args.set}')
   overrides = dict(kv.split('=', 1) for kv in args.set)
   skip = set(filter(None, args.skip.split(',')))
   if skip - set(OPTIONAL_RUNS):

@@ -75,7 +75,8 @@ class KnnMonitor:
 
   def __call__(self, encoder_variables) -> dict:
     """{'knn_top1', 'knn_top5', 'feature_rank'} of {'params', 'batch_stats'}
-    of models.STGCN; feature_rank: spectrum.effective_rank of the test features."""
+    of models.STGCN; feature_rank: spectrum.effective_rank of the test
+    features."""
     train_f, train_y = inference.predict(self.features, encoder_variables,
                                          self.train_data, self.mesh,
                                          self.progress and 'knn train')

@@ -1,9 +1,9 @@
 """Geometry of a set of representations: L2 normalisation, effective rank.
 
-Effective rank, a collapse monitor: exp of the Shannon entropy of the normalised squared singular values of the
-centred, L2-normalised features (Roy & Vetterli 2007): 1 when the examples
-differ along one direction only, d when they differ equally along d
-orthogonal ones. Why monitor it: BYOL can fall onto one nuisance direction
+Effective rank, a collapse monitor: exp of the Shannon entropy of the
+normalised squared singular values of the centred, L2-normalised features
+(Roy & Vetterli 2007): 1 when the examples differ along one direction only,
+d when they differ equally along d orthogonal ones. Why monitor it: BYOL can fall onto one nuisance direction
 (the presence of a second person, README), and its early training keeps few
 directions, which a probe alone does not show.
 """

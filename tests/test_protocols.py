@@ -109,7 +109,8 @@ def test_distillation_loss_matches_numpy():
 def test_knn_votes_match_brute_force_numpy():
   rng = np.random.default_rng(1)
   train = spectrum.normalise(rng.normal(size=(300, 8)).astype(np.float32))
-  test = spectrum.normalise(rng.normal(size=(knn.BLOCK + 7, 8)).astype(np.float32))
+  test = spectrum.normalise(
+      rng.normal(size=(knn.BLOCK + 7, 8)).astype(np.float32))
   labels = rng.integers(0, 4, 300)
   k, tau = 20, 0.1
   votes = knn.knn_votes(train, labels, test, 4, k, tau)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from configs import synthetic as synthetic_config
 from data_prep import preprocess
 from data_prep import synthetic
 
@@ -141,3 +142,9 @@ def test_classes_are_separable_across_subjects(records):
   pred = np.argmin(((z['test'][:, None] - centroids) ** 2).sum(-1), axis=1)
   accuracy = (pred == y['test']).mean()
   assert accuracy > 0.7, accuracy  # chance: 0.1
+
+
+def test_config_pads_to_the_longest_recording():
+  # The loader crops recordings longer than data.max_frames without a word;
+  # the config's literal must keep up with the generator's MAX_FRAMES.
+  assert synthetic_config.get_config().data.max_frames >= synthetic.MAX_FRAMES

@@ -353,3 +353,37 @@ def test_graph_conv_hand_written_gradient_matches_einsum_autodiff():
                   argnums=(0, 1, 2, 3))(*args)
   for name, u, w in zip(('x', 'kernel', 'bias', 'adjacency'), got, want):
     np.testing.assert_allclose(u, w, rtol=1e-4, atol=1e-4, err_msg=name)
+
+
+def np_temporal_conv(x, kernel, bias, stride):
+  """'same'-padded conv over axis 2 of (V, B, T, C), as a sum over taps."""
+  size = kernel.shape[0]
+  t_out = (x.shape[2] - 1) // stride + 1
+  padded = np.pad(x, ((0, 0), (0, 0), ((size - 1) // 2,) * 2, (0, 0)))
+  return bias + sum(
+      np.einsum('vbtc,co->vbto',
+                padded[:, :, tap:tap + stride * (t_out - 1) + 1:stride],
+                kernel[tap]) for tap in range(size))
+
+
+@pytest.mark.parametrize('t,stride', [(3, 1), (8, 1), (9, 1), (16, 2),
+                                      (17, 2), (20, 1), (20, 2)])
+def test_temporal_conv_both_implementations_match_numpy(t, stride):
+  """The banded matmul (outputs shorter than the kernel) and XLA's conv
+  compute the same function and gradients, at lengths on both sides of the
+  switch."""
+  rng = np.random.default_rng(t + stride)
+  x, kernel, bias = (rng.normal(size=s).astype(np.float32)
+                     for s in ((3, 2, t, 4), (9, 4, 5), (5,)))
+  want = np_temporal_conv(x, kernel, bias, stride)
+  implementations = (models._temporal_conv_xla, models._temporal_conv_banded)
+  for conv in implementations + (models._temporal_conv,):
+    np.testing.assert_allclose(conv(x, kernel, bias, stride), want,
+                               rtol=1e-4, atol=1e-4, err_msg=conv.__name__)
+  g = rng.normal(size=want.shape).astype(np.float32)
+  xla_grad, banded_grad = (
+      jax.grad(lambda *a, conv=conv: jnp.sum(g * conv(*a, stride)),
+               argnums=(0, 1, 2))(x, kernel, bias)
+      for conv in implementations)
+  for name, u, w in zip(('x', 'kernel', 'bias'), banded_grad, xla_grad):
+    np.testing.assert_allclose(u, w, rtol=1e-4, atol=1e-4, err_msg=name)

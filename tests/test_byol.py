@@ -166,9 +166,15 @@ def test_update_steps_along_the_gradient_of_the_symmetric_loss(setup):
     g = np.asarray(g)
     np.testing.assert_allclose((old - got) / 0.1, g, rtol=1e-3,
                                atol=2e-2 * np.abs(g).max() + 1e-5 * scale)
+  # The running means carry the same rounding, and some are near zero (the
+  # mean of a BN's input over channels that cancel): compare each leaf at its
+  # own scale. Not chaining view 1's statistics into view 2's pass would be off
+  # by ~10 % of that scale.
   for want, got in zip(jax.tree.leaves(stats),
                        jax.tree.leaves(new.online_batch_stats)):
-    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)
+    want = np.asarray(want)
+    np.testing.assert_allclose(got, want, rtol=1e-3,
+                               atol=1e-3 * np.abs(want).max() + 1e-6)
 
 
 def test_eight_devices_equal_one_device_on_the_same_global_batch(setup):

@@ -119,8 +119,8 @@ def _graph_conv_bwd(res, g):
 _graph_conv.defvjp(_graph_conv_fwd, _graph_conv_bwd)
 
 
-def _temporal_output_length(t: int, kernel_size: int, stride: int) -> int:
-  return (t - 1) // stride + 1  # 'same' padding of (kernel_size - 1) // 2
+def _temporal_output_length(t: int, stride: int) -> int:
+  return (t - 1) // stride + 1  # with 'same' padding
 
 
 def _temporal_conv(x, kernel, bias, stride):
@@ -134,8 +134,7 @@ def _temporal_conv(x, kernel, bias, stride):
   against 2.4 and 8 ms as a banded matmul; it was 57 % of the demo's step.
   With longer outputs the banded matmul does T/9 times the work and loses.
   """
-  if _temporal_output_length(x.shape[2], kernel.shape[0], stride) < (
-      kernel.shape[0]):
+  if _temporal_output_length(x.shape[2], stride) < kernel.shape[0]:
     return _temporal_conv_banded(x, kernel, bias, stride)
   return _temporal_conv_xla(x, kernel, bias, stride)
 
@@ -155,7 +154,7 @@ def _temporal_conv_banded(x, kernel, bias, stride):
   of the kernel at block (s, t), and zeros where that tap does not exist."""
   v, b, t, c = x.shape
   size, _, out = kernel.shape
-  t_out = _temporal_output_length(t, size, stride)
+  t_out = _temporal_output_length(t, stride)
   tap = (np.arange(t)[:, None] - stride * np.arange(t_out)[None, :]
          + (size - 1) // 2)  # (T, T')
   exists = (tap >= 0) & (tap < size)

@@ -5,6 +5,9 @@
   # on one GPU:
   python benchmarks/step_throughput.py --configs=paper_b512,short_b512 \
       --dtype=bfloat16 --steps=20 --output=benchmarks/results/step_throughput_gpu.json
+  # the `./run.sh` demo's narrow shape:
+  python benchmarks/step_throughput.py --configs=demo --steps=10 \
+      --output=benchmarks/results/step_throughput_demo.json
   # where the step's time goes: add --trace_dir=DIR, then (pip install xprof)
   # xprof's hlo_stats tool on DIR/<config>/plugins/profile/*/*.xplane.pb
 
@@ -26,14 +29,17 @@ import time
 import device_info  # benchmarks/device_info.py, beside this script
 
 CONFIGS = {
-    # name: (per-device batch, frames, persons, stored frames)
-    'paper': (8, 150, 2, 300),
-    'short': (8, 64, 1, 128),
-    'paper_b32': (32, 150, 2, 300),
-    'short_b32': (32, 64, 1, 128),
+    # name: (per-device batch, frames, persons, stored frames, width,
+    #        projector and predictor hidden size)
+    'paper': (8, 150, 2, 300, 1.0, 4096),
+    'short': (8, 64, 1, 128, 1.0, 4096),
+    'paper_b32': (32, 150, 2, 300, 1.0, 4096),
+    'short_b32': (32, 64, 1, 128, 1.0, 4096),
     # Accelerator scale (issue target: >= 2,000 pairs/s in bfloat16).
-    'paper_b512': (512, 150, 2, 300),
-    'short_b512': (512, 64, 1, 128),
+    'paper_b512': (512, 150, 2, 300, 1.0, 4096),
+    'short_b512': (512, 64, 1, 128, 1.0, 4096),
+    # configs/synthetic.py:demo, what `./run.sh` trains.
+    'demo': (64, 32, 2, 48, 0.125, 512),
 }
 CPU_CONFIGS = 'paper,short,paper_b32,short_b32'
 RESULTS = pathlib.Path(__file__).resolve().parent / 'results'
@@ -65,11 +71,11 @@ def mlp_flops(d_in, hidden, d_out):
   return 2 * (d_in * hidden + hidden * d_out)
 
 
-def byol_step_flops(batch, frames, persons):
+def byol_step_flops(batch, frames, persons, width=1.0, hidden=4096):
   """Per step: online fwd+bwd (3x fwd) on 2 views, target fwd on 2 views."""
-  encoder = stgcn_forward_flops(frames, persons)
-  projector = mlp_flops(256, 4096, 256)
-  predictor = mlp_flops(256, 4096, 256)
+  encoder = stgcn_forward_flops(frames, persons, width=width)
+  projector = mlp_flops(int(256 * width), hidden, 256)
+  predictor = mlp_flops(256, hidden, 256)
   online = encoder + projector + predictor
   target = encoder + projector
   return batch * 2 * (3 * online + target)
@@ -95,8 +101,10 @@ def run_one(name, dtype, steps, trace_dir=''):
   from byol_skeleton import byol, parallel, pretrain, schedules  # pylint: disable=g-import-not-at-top,g-multiple-import
   from configs import base  # pylint: disable=g-import-not-at-top
 
-  batch, frames, persons, stored = CONFIGS[name]
+  batch, frames, persons, stored, width, hidden = CONFIGS[name]
   config = base.get_config()
+  config.model.width = width
+  config.model.projector_hidden = config.model.predictor_hidden = hidden
   config.data.num_frames = frames
   config.data.num_persons = persons
   config.data.max_frames = stored
@@ -131,13 +139,13 @@ def run_one(name, dtype, steps, trace_dir=''):
       for _ in range(3):
         state, out = step(state, data)
       out['loss'].block_until_ready()
-  flops = byol_step_flops(batch, frames, persons)
+  flops = byol_step_flops(batch, frames, persons, width, hidden)
   device = jax.devices()[0]
   on_cpu = device.platform == 'cpu'
   memory = {} if on_cpu else device.memory_stats() or {}
   record = {
       'config': name, 'per_device_batch': batch, 'frames': frames,
-      'persons': persons, 'dtype': dtype,
+      'persons': persons, 'width': width, 'dtype': dtype,
       'pairs_per_s': batch / seconds,
       'gflops': flops / seconds / 1e9,
       'matmul_gflops': matmul_gflops(dtype, 2048 if on_cpu else 8192),

@@ -3,9 +3,10 @@
 Effective rank, a collapse monitor: exp of the Shannon entropy of the
 normalised squared singular values of the centred, L2-normalised features
 (Roy & Vetterli 2007): 1 when the examples differ along one direction only,
-d when they differ equally along d orthogonal ones. Why monitor it: BYOL can fall onto one nuisance direction
-(the presence of a second person, README), and its early training keeps few
-directions, which a probe alone does not show.
+d when they differ equally along d orthogonal ones. Why monitor it: BYOL can
+fall onto one nuisance direction (the presence of a second person, README),
+and its early training keeps few directions, which a probe alone does not
+show.
 """
 import numpy as np
 from scipy import stats

@@ -63,6 +63,17 @@ def np_bn(x, p, stats, train, axis=1):
   return x * p['scale'].reshape(shape) + p['bias'].reshape(shape)
 
 
+def np_temporal_conv(x, kernel, bias, stride):
+  """'same'-padded conv over axis 2 of (V, B, T, C), as a sum over taps."""
+  size = kernel.shape[0]
+  t_out = (x.shape[2] - 1) // stride + 1
+  padded = np.pad(x, ((0, 0), (0, 0), ((size - 1) // 2,) * 2, (0, 0)))
+  return bias + sum(
+      np.einsum('vbtc,co->vbto',
+                padded[:, :, tap:tap + stride * (t_out - 1) + 1:stride],
+                kernel[tap]) for tap in range(size))
+
+
 def np_block(x, p, s, adjacency, stride, residual, train):
   """One ST-GCN block on x (B, C, T, V), written as in the reference."""
   k, c_in, c_out = p['gcn_kernel'].shape
@@ -70,14 +81,9 @@ def np_block(x, p, s, adjacency, stride, residual, train):
   y = y + p['gcn_bias'][None, :, :, None, None]
   y = np.einsum('bkotv,kvw->botw', y, adjacency * p['edge_importance'])
   y = np.maximum(np_bn(y, p['gcn_bn'], s['gcn_bn'], train), 0)
-  t = y.shape[2]
-  padded = np.pad(y, ((0, 0), (0, 0), (4, 4), (0, 0)))
-  t_out = (t - 1) // stride + 1
-  z = sum(np.einsum('bctv,co->botv',
-                    padded[:, :, tau:tau + stride * (t_out - 1) + 1:stride],
-                    p['tcn_kernel'][tau]) for tau in range(9))
-  z = np_bn(z + p['tcn_bias'][None, :, None, None], p['tcn_bn'], s['tcn_bn'],
-            train)
+  z = np_temporal_conv(y.transpose(3, 0, 2, 1), p['tcn_kernel'],
+                       p['tcn_bias'], stride).transpose(1, 3, 2, 0)
+  z = np_bn(z, p['tcn_bn'], s['tcn_bn'], train)
   if not residual:
     return np.maximum(z, 0)
   if 'residual_conv' in p:
@@ -353,17 +359,6 @@ def test_graph_conv_hand_written_gradient_matches_einsum_autodiff():
                   argnums=(0, 1, 2, 3))(*args)
   for name, u, w in zip(('x', 'kernel', 'bias', 'adjacency'), got, want):
     np.testing.assert_allclose(u, w, rtol=1e-4, atol=1e-4, err_msg=name)
-
-
-def np_temporal_conv(x, kernel, bias, stride):
-  """'same'-padded conv over axis 2 of (V, B, T, C), as a sum over taps."""
-  size = kernel.shape[0]
-  t_out = (x.shape[2] - 1) // stride + 1
-  padded = np.pad(x, ((0, 0), (0, 0), ((size - 1) // 2,) * 2, (0, 0)))
-  return bias + sum(
-      np.einsum('vbtc,co->vbto',
-                padded[:, :, tap:tap + stride * (t_out - 1) + 1:stride],
-                kernel[tap]) for tap in range(size))
 
 
 @pytest.mark.parametrize('t,stride', [(3, 1), (8, 1), (9, 1), (16, 2),

@@ -46,15 +46,16 @@ RESULTS = pathlib.Path(__file__).resolve().parent / 'results'
 
 
 def stgcn_forward_flops(frames, persons, joints=25, in_channels=6, width=1.0,
-                        kernel=9, partitions=3):
+                        partitions=3):
   """FLOPs (2 x multiply-adds) of one ST-GCN forward pass for one sample.
 
   Counted on the reference formulation: 1x1 conv to K*C_out, aggregation
   with K (V x V) matrices, temporal (9 x 1) conv, residual 1x1 conv.
   """
-  channels = [int(c * width) for c in
-              (64, 64, 64, 64, 128, 128, 128, 256, 256, 256)]
-  strides = [1, 1, 1, 1, 2, 1, 1, 2, 1, 1]
+  from byol_skeleton import models  # pylint: disable=g-import-not-at-top
+  channels = models.block_channels(width)
+  strides = [stride for _, stride in models.BLOCKS]
+  kernel = models.TEMPORAL_KERNEL
   macs, t, c_in = 0, frames, in_channels
   for block, (c_out, stride) in enumerate(zip(channels, strides)):
     macs += t * joints * c_in * partitions * c_out  # 1x1 conv
@@ -73,8 +74,9 @@ def mlp_flops(d_in, hidden, d_out):
 
 def byol_step_flops(batch, frames, persons, width=1.0, hidden=4096):
   """Per step: online fwd+bwd (3x fwd) on 2 views, target fwd on 2 views."""
+  from byol_skeleton import models  # pylint: disable=g-import-not-at-top
   encoder = stgcn_forward_flops(frames, persons, width=width)
-  projector = mlp_flops(int(256 * width), hidden, 256)
+  projector = mlp_flops(models.block_channels(width)[-1], hidden, 256)
   predictor = mlp_flops(256, hidden, 256)
   online = encoder + projector + predictor
   target = encoder + projector

@@ -228,22 +228,23 @@ class _Batches:
   Holds only what a worker process needs (it is pickled to them).
   """
 
-  def __init__(self, source, order: Order, max_frames: int):
+  def __init__(self, source, order: Order, max_frames: int, num_persons: int):
     self.source = source  # serialized records
     self.decode = Decoder(source.dataset_info.features, ('skeleton', 'label'))
     self.order = order
     self.max_frames = max_frames
+    self.num_persons = num_persons  # the first bodies: the most active ones
 
   def read(self, ids):
     """Padded (len(ids), max_frames, M, V, 3), lengths, labels of records."""
     unique, inverse = np.unique(ids, return_inverse=True)
     records = [self.decode(self.source[int(i)]) for i in unique]
-    shape = records[0]['skeleton'].shape[1:]
+    shape = (self.num_persons, *records[0]['skeleton'].shape[2:])
     padded = np.zeros((len(ids), self.max_frames, *shape), np.float32)
     lengths = np.zeros(len(ids), np.int32)
     labels = np.zeros(len(ids), np.int32)
     for i, r in enumerate(inverse):
-      x = records[r]['skeleton'][:self.max_frames]
+      x = records[r]['skeleton'][:self.max_frames, :self.num_persons]
       padded[i, :len(x)] = x
       lengths[i], labels[i] = len(x), records[r]['label']
     return padded, lengths, labels
@@ -252,8 +253,9 @@ class _Batches:
 class _PairBatches(_Batches):
   """Step -> two views of each item (a group of records) of the step."""
 
-  def __init__(self, source, order, max_frames, members, offsets, seed):
-    super().__init__(source, order, max_frames)
+  def __init__(self, source, order, max_frames, num_persons, members, offsets,
+               seed):
+    super().__init__(source, order, max_frames, num_persons)
     self.members, self.offsets, self.seed = members, offsets, seed
 
   def __call__(self, step: int) -> dict:
@@ -273,8 +275,8 @@ class _PairBatches(_Batches):
 class _LabelledBatches(_Batches):
   """Step -> single views with labels and a validity mask."""
 
-  def __init__(self, source, order, max_frames, indices):
-    super().__init__(source, order, max_frames)
+  def __init__(self, source, order, max_frames, num_persons, indices):
+    super().__init__(source, order, max_frames, num_persons)
     self.indices = indices
 
   def __call__(self, step: int) -> dict:
@@ -287,14 +289,16 @@ class _LabelledBatches(_Batches):
 
 
 def _check_source(data, source):
+  """Fewer persons than stored is allowed: the first (most active) bodies."""
   layout = skeletons.get_layout(data.layout)
   stored = tuple(source.dataset_info.features['skeleton'].shape[1:])
   expected = (data.num_persons, layout.num_joints, 3)
-  if stored != expected:
+  if stored[1:] != expected[1:] or not 1 <= expected[0] <= stored[0]:
     raise errors.UserError(
         f'{data.dataset}/{data.split} stores skeletons of shape (T, M, V, 3) = '
         f'(T, *{stored}) but the config asks for (T, *{expected}) '
-        f'(data.num_persons={data.num_persons}, data.layout={data.layout!r}).')
+        f'(data.num_persons={data.num_persons} must be 1 to {stored[0]}, '
+        f'data.layout={data.layout!r}).')
   return source
 
 
@@ -407,8 +411,8 @@ class PretrainData(_Loader):
                  f' of {data.dataset}/{data.split} train')
     source = _check_source(data, open_source(data, 'train'))
     super().__init__(
-        _PairBatches(source, order, data.max_frames, members, offsets,
-                     config.seed), sys.maxsize, data.worker_count)
+        _PairBatches(source, order, data.max_frames, data.num_persons,
+                     members, offsets, config.seed), sys.maxsize, data.worker_count)
 
 
 class EvalData(_Loader):
@@ -438,7 +442,8 @@ class EvalData(_Loader):
     self._repeat = repeat
     source = _check_source(data, open_source(data, split))
     super().__init__(
-        _LabelledBatches(source, order, data.max_frames, self.indices),
+        _LabelledBatches(source, order, data.max_frames, data.num_persons,
+                         self.indices),
         sys.maxsize if repeat else order.steps_per_epoch, data.worker_count)
 
   def __len__(self):

@@ -236,6 +236,22 @@ def test_group_by_sequence_matches_a_dictionary():
   assert groups == list(expected.values())
 
 
+def test_fewer_persons_keep_the_first_body(data):
+  data_dir, _ = data
+  both, first = (
+      next(iter(ip.EvalData(make_config(data_dir, num_persons=m), 'test', 180,
+                            process_index=0, process_count=1)))
+      for m in (2, 1))
+  assert first['skeleton'].shape == (180, 128, 1, 25, 3)
+  np.testing.assert_array_equal(first['skeleton'], both['skeleton'][:, :, :1])
+  assert both['skeleton'][:, :, 1].any()  # the partners that were dropped
+  pairs = ip.PretrainData(make_config(data_dir, num_persons=1),
+                          process_index=0, process_count=1).next_batch()
+  assert pairs['skeleton_1'].shape[2] == pairs['skeleton_2'].shape[2] == 1
+  with pytest.raises(errors.UserError, match='num_persons=3 must be 1 to 2'):
+    ip.EvalData(make_config(data_dir, num_persons=3), 'test', 180)
+
+
 def test_missing_shards_name_the_build_command(tmp_path):
   config = make_config(str(tmp_path))
   with pytest.raises(errors.UserError) as e:

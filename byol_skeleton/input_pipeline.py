@@ -233,7 +233,8 @@ class _Batches:
     self.decode = Decoder(source.dataset_info.features, ('skeleton', 'label'))
     self.order = order
     self.max_frames = max_frames
-    self.num_persons = num_persons  # the first bodies: the most active ones
+    # The first bodies: the readers store the most active body first.
+    self.num_persons = num_persons
 
   def read(self, ids):
     """Padded (len(ids), max_frames, M, V, 3), lengths, labels of records."""
@@ -297,8 +298,8 @@ def _check_source(data, source):
     raise errors.UserError(
         f'{data.dataset}/{data.split} stores skeletons of shape (T, M, V, 3) = '
         f'(T, *{stored}) but the config asks for (T, *{expected}) '
-        f'(data.num_persons={data.num_persons} must be 1 to {stored[0]}, '
-        f'data.layout={data.layout!r}).')
+        f'(data.num_persons={data.num_persons}: 1 to the {stored[0]} stored; '
+        f'data.layout={data.layout!r}: {layout.num_joints} joints).')
   return source
 
 
@@ -412,7 +413,8 @@ class PretrainData(_Loader):
     source = _check_source(data, open_source(data, 'train'))
     super().__init__(
         _PairBatches(source, order, data.max_frames, data.num_persons,
-                     members, offsets, config.seed), sys.maxsize, data.worker_count)
+                     members, offsets, config.seed),
+        sys.maxsize, data.worker_count)
 
 
 class EvalData(_Loader):

@@ -30,6 +30,14 @@ import device_info  # benchmarks/device_info.py, beside this script
 
 from configs import synthetic
 
+
+def _config_shape(config):
+  """A config's row of CONFIGS, so a preset's shape is not restated here."""
+  return (config.pretrain.batch_size, config.data.num_frames,
+          config.data.num_persons, config.data.max_frames, config.model.width,
+          config.model.projector_hidden)
+
+
 CONFIGS = {
     # name: (per-device batch, frames, persons, stored frames, width,
     #        projector and predictor hidden size)
@@ -40,18 +48,9 @@ CONFIGS = {
     # Accelerator scale (issue target: >= 2,000 pairs/s in bfloat16).
     'paper_b512': (512, 150, 2, 300, 1.0, 4096),
     'short_b512': (512, 64, 1, 128, 1.0, 4096),
+    # configs/synthetic.py:demo, what `./run.sh` trains.
+    'demo': _config_shape(synthetic.get_config('demo')),
 }
-
-
-def _config_shape(config):
-  """A config's row of CONFIGS, so a preset's shape is not restated here."""
-  return (config.pretrain.batch_size, config.data.num_frames,
-          config.data.num_persons, config.data.max_frames, config.model.width,
-          config.model.projector_hidden)
-
-
-# configs/synthetic.py:demo, what `./run.sh` trains.
-CONFIGS['demo'] = _config_shape(synthetic.get_config('demo'))
 CPU_CONFIGS = 'paper,short,paper_b32,short_b32'
 RESULTS = pathlib.Path(__file__).resolve().parent / 'results'
 

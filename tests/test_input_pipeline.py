@@ -248,7 +248,8 @@ def test_fewer_persons_keep_the_first_body(data):
   pairs = ip.PretrainData(make_config(data_dir, num_persons=1),
                           process_index=0, process_count=1).next_batch()
   assert pairs['skeleton_1'].shape[2] == pairs['skeleton_2'].shape[2] == 1
-  with pytest.raises(errors.UserError, match='num_persons=3: 1 to the 2 stored'):
+  with pytest.raises(errors.UserError,
+                     match='num_persons=3: 1 to the 2 stored'):
     ip.EvalData(make_config(data_dir, num_persons=3), 'test', 180)
 
 

@@ -3,7 +3,8 @@
   python benchmarks/nw_ucla.py [--raw=../shared/data/nw_ucla/all_sqe]
                                [--workdir=runs/nw_ucla] [--preset=xview,cpu]
                                [--skip=no_mvs,symmetric,supervised]
-                               [--set=pretrain.epochs=1600 ...]
+                               [--set=pretrain.steps_override=2000 ...]
+  # the cpu preset counts steps (pretrain.steps_override), the others epochs
   # one GPU: --preset=xview,gpu (5 min on an H200); the paper's full recipe,
   # --preset=xview, BYOL and random only: --skip=no_mvs,symmetric,supervised
 
@@ -66,7 +67,7 @@ def main():
   parser.add_argument('--set', action='append', default=[],
                       metavar='FIELD=VALUE',
                       help='overrides a config field of every run, e.g. '
-                      '--set=pretrain.epochs=1600 (repeatable)')
+                      '--set=pretrain.steps_override=2000 (repeatable)')
   args = parser.parse_args()
   if any('=' not in kv for kv in args.set):
     parser.error(f'--set expects FIELD=VALUE, got {args.set}')

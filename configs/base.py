@@ -73,7 +73,7 @@ def get_config():
   c.pretrain.keep_checkpoints = 3
   c.pretrain.keep_every_steps = 10000
   c.pretrain.knn_every_epochs = 0  # 0 = no kNN monitor.
-  c.pretrain.steps_override = 0  # >0: this many steps instead of epochs (schedules too).
+  c.pretrain.steps_override = 0  # >0: run this many steps instead of epochs.
   c.pretrain.debug_nan_at_step = 0  # test hook: >0 feeds a NaN batch at that step.
 
   c.linear = ml_collections.ConfigDict()

@@ -21,7 +21,8 @@ def cpu(c):
   have 8x the steps. The departures from the paper's rate and EMA are the
   synthetic demo's, for the same reason (configs/synthetic.py:demo).
   Measured: 29.5 min wall on the idle machine; BYOL 53.7 % against a random
-  encoder's 46.6 % (benchmarks/results/nw_ucla.json).
+  encoder's 46.6 % (benchmarks/results/nw_ucla.json). That margin is seed
+  0's: seed 1 ends below its random encoder (README).
   """
   base.cpu(c)
   c.model.projector_hidden = 512

@@ -1,7 +1,8 @@
 """Linear evaluation (section 4.3): a linear classifier on the frozen encoder.
 
 Paper recipe (config.linear): 100 epochs, batch 256, SGD momentum 0.9 without
-weight decay, lr 30 times 0.1 at epochs 60 and 80, conservative augmentation.
+weight decay, lr 30 times 0.1 at epochs 60 and 80, conservative augmentation
+(`linear.augment='none'` trains on the clean test-time views instead).
 By default the features are standardised before the linear layer
 (`linear.standardize_features`, see configs/base.py); False is the paper's
 plain probe.
@@ -22,7 +23,7 @@ def recipe(config, name: str = MODE) -> classifier.Recipe:
       name=name, epochs=lc.epochs, batch_size=lc.batch_size, lr=lc.lr,
       reference_batch=PAPER_BATCH,
       schedule=classifier.step_decay(lc.lr_decay_epochs),
-      momentum=lc.momentum, weight_decay=lc.weight_decay,
+      momentum=lc.momentum, weight_decay=lc.weight_decay, augment=lc.augment,
       standardize_features=lc.standardize_features)
 
 

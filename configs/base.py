@@ -93,6 +93,9 @@ def get_config():
   # smaller than a pretrained one's, so a fixed rate suits neither. False is
   # the paper's plain probe.
   c.linear.standardize_features = True
+  # The probe's training views: the paper's 'conservative' (random crop and
+  # resampling), or 'none', the clean centre views it is tested on.
+  c.linear.augment = 'conservative'
 
   # Every evaluation protocol (byol_skeleton/classifier.py and the modes).
   c.eval = ml_collections.ConfigDict()

@@ -218,6 +218,30 @@ def test_standardized_probe_is_linear_in_the_frozen_features(data_dir):
       @ head['kernel'] + head['bias'], rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize('pipeline', ['none', 'conservative'])
+def test_linear_augment_picks_the_probe_training_views(data_dir, pipeline):
+  """linear.augment reaches the probe's train step: with 'none' the views
+  are the clean ones, so the step's key changes nothing; 'conservative'
+  draws a crop and a rate from it, so two keys give two updates."""
+  config = tiny_config(data_dir, **{'linear.augment': pipeline})
+  recipe = linear.recipe(config)
+  assert recipe.augment == pipeline
+  mesh = parallel.make_mesh()
+  txs, _ = classifier.optimizers(recipe, 1, 1)
+  step = classifier.make_train_step(config, recipe, txs, mesh, False)
+  data = input_pipeline.EvalData(config, 'train', 64, drop_remainder=True)
+  batch = input_pipeline.to_device(next(iter(data)), mesh)
+
+  def head_after_step(seed):  # a fresh state each time: the step donates it
+    state = classifier.init_state(config, recipe, txs, mesh)
+    state = state.replace(rng=jax.random.key_data(jax.random.key(seed)))
+    return step(state, batch, {})[0].params['head']
+
+  heads = [head_after_step(seed) for seed in (1, 2)]
+  same = jax.tree.leaves(jax.tree.map(np.array_equal, *heads))
+  assert all(same) == (pipeline == 'none')
+
+
 def test_finetune_encoder_rate_follows_head_after_freeze():
   r = classifier.Recipe(
       name='finetune/seed_0', epochs=3, batch_size=8, lr=10.0,

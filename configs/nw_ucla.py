@@ -22,7 +22,7 @@ def cpu(c):
   synthetic demo's, for the same reason (configs/synthetic.py:demo).
   Measured: 29.5 min wall on the idle machine; BYOL 53.7 % against a random
   encoder's 46.6 % (benchmarks/results/nw_ucla.json). That margin is seed
-  0's: seed 1 ends below its random encoder (README).
+  0's: seeds 1 and 2 end below their random encoders (README).
   """
   base.cpu(c)
   c.model.projector_hidden = 512

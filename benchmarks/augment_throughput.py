@@ -99,7 +99,7 @@ def step_seconds(config, data, repeats):
   from byol_skeleton import byol, parallel, pretrain, schedules  # pylint: disable=g-import-not-at-top,g-multiple-import
   mesh = parallel.make_mesh()
   net = byol.network_from_config(config)
-  tx = pretrain.make_optimizer(config.pretrain, schedules.pretrain_lr(
+  tx = pretrain.byol_optimizer(config.pretrain, schedules.pretrain_lr(
       0.2, config.pretrain.batch_size, 1e-6, 10, 1000))
   state = jax.jit(
       lambda r: byol.init_state(net, tx, r, pretrain.sample_input(config)),

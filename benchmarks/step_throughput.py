@@ -126,7 +126,7 @@ def run_one(name, dtype, steps, trace_dir=''):
   assert jax.device_count() == 1, 'run the benchmark on one device'
   net = byol.network_from_config(config)
   lr_fn = schedules.pretrain_lr(0.2, batch, 1e-6, 10, 1000)
-  tx = pretrain.make_optimizer(config.pretrain, lr_fn)
+  tx = pretrain.byol_optimizer(config.pretrain, lr_fn)
   state = jax.jit(lambda r: byol.init_state(net, tx, r,
                                             pretrain.sample_input(config)),
                   out_shardings=NamedSharding(mesh, P()))(jax.random.key(0))

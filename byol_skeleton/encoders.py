@@ -44,7 +44,7 @@ def abstract_pretrain_state(config, sharding):
   """Shapes and shardings of pretrain.run's TrainState, without computing it."""
   net = byol.network_from_config(config)
   # The optimizer state's structure does not depend on the schedule's values.
-  tx = pretrain.make_optimizer(config.pretrain, lambda step: 0.0)
+  tx = pretrain.byol_optimizer(config.pretrain, lambda step: 0.0)
   shapes = jax.eval_shape(pretrain.init_fn(config, net, tx), jax.random.key(0))
   # The PRNG key is stored as its raw data; an evaluation never uses it.
   shapes = shapes.replace(rng=jax.eval_shape(jax.random.key_data, shapes.rng))

@@ -79,6 +79,24 @@ def make_optimizer(pc, lr_fn) -> optax.GradientTransformation:
       f"pretrain.optimizer={pc.optimizer!r}; expected 'sgd' or 'lars'.")
 
 
+def byol_optimizer(pc, lr_fn) -> optax.GradientTransformation:
+  """Pretraining's optimizer: the predictor's rate is pc.predictor_lr_scale
+  times the encoder's and projector's.
+
+  SGD's and LARS's updates are linear in the rate, so scaling the predictor's
+  updates scales its rate, weight decay and momentum included. At scale 1 (the
+  paper) the optimizer and its state are make_optimizer's.
+  """
+  tx = make_optimizer(pc, lr_fn)
+  if pc.predictor_lr_scale == 1:
+    return tx
+  predictor_only = lambda params: {
+      part: jax.tree.map(lambda _: part == 'predictor', tree)
+      for part, tree in params.items()}
+  return optax.chain(
+      tx, optax.masked(optax.scale(pc.predictor_lr_scale), predictor_only))
+
+
 def make_train_step(config, net, tx, tau_fn, mesh):
   """jit(shard_map(step)): augment both views on device, then a BYOL update."""
   view1 = augment.make_view_fn(config, config.augment.view1)
@@ -188,7 +206,7 @@ def run(config, workdir, checkpoint_step=None):
                                 pc.warmup_epochs * steps_per_epoch, total_steps)
   tau_fn = schedules.target_ema(pc.tau_base, total_steps)
   net = byol.network_from_config(config)
-  tx = make_optimizer(pc, lr_fn)
+  tx = byol_optimizer(pc, lr_fn)
   state = jax.jit(init_fn(config, net, tx),
                   out_shardings=replicated)(jax.random.key(config.seed))
   sync_processes('pretrain_state_initialised')  # Orbax's barriers are Gloo's

@@ -65,6 +65,7 @@ def get_config():
   c.pretrain.momentum = 0.9
   c.pretrain.optimizer = 'sgd'  # or 'lars'
   c.pretrain.tau_base = 0.99  # BYOL target EMA, cosine to 1 (eq. 3).
+  c.pretrain.predictor_lr_scale = 1.0  # The predictor's rate / the rest's.
   c.pretrain.bn_momentum = 0.99  # Momentum-BN alpha of the target (eq. 4).
   # Bias-corrected start of those statistics (schedules.momentum_bn).
   c.pretrain.bn_momentum_warmup = True

@@ -10,6 +10,7 @@ import pytest
 
 from byol_skeleton import byol
 from byol_skeleton import parallel
+from byol_skeleton import pretrain
 from byol_skeleton import schedules
 from configs import synthetic
 
@@ -232,3 +233,56 @@ def test_schedules():
     stats = alpha(step) * stats + (1 - alpha(step)) * b
   np.testing.assert_allclose(stats, batches.mean(), rtol=1e-6)
   np.testing.assert_allclose(schedules.momentum_bn(0.9, warmup=False)(0), 0.9)
+
+
+@pytest.mark.parametrize('optimizer', ['sgd', 'lars'])
+def test_predictor_lr_scale_multiplies_only_the_predictors_steps(setup,
+                                                                 optimizer):
+  """Two steps against PyTorch-style SGD by hand (decay joins the gradient,
+  then momentum); LARS, not written out here, must scale the same way."""
+  _, _, _, state = setup
+  params = state.online_params
+  rng = np.random.default_rng(8)
+  grads = [jax.tree.map(lambda p: rng.normal(size=p.shape).astype(np.float32),
+                        params) for _ in range(2)]
+  pc = ml_collections.ConfigDict(dict(optimizer=optimizer, weight_decay=1e-2,
+                                      momentum=0.9, predictor_lr_scale=1.0))
+  lr = lambda count: 0.1 / (1 + count)
+
+  def two_steps(scale):
+    pc.predictor_lr_scale = scale
+    tx = pretrain.byol_optimizer(pc, lr)
+    opt_state, p, steps = tx.init(params), params, []
+    for g in grads:
+      update, opt_state = tx.update(g, opt_state, p)
+      p = optax.apply_updates(p, update)
+      steps.append(update)
+    return steps
+
+  paper, scaled = two_steps(1.0), two_steps(10.0)
+  # The first step from the same parameters is 10x for the predictor only;
+  # the second is identical for the parts whose parameters still agree.
+  for part in params:
+    factor = 10.0 if part == 'predictor' else 1.0
+    jax.tree.map(lambda w, g, f=factor: np.testing.assert_allclose(
+        g, f * w, rtol=1e-5, atol=1e-9), paper[0][part], scaled[0][part])
+    if part != 'predictor':
+      jax.tree.map(np.testing.assert_array_equal, paper[1][part],
+                   scaled[1][part])
+  if optimizer == 'sgd':
+    # Each leaf's momentum buffer sees its own parameter's decay, and the
+    # predictor's parameters move 10x as far between the two steps.
+    for part in params:
+      factor = 10.0 if part == 'predictor' else 1.0
+
+      def by_hand(p0, g0, g1, f=factor):
+        buf = g0 + 1e-2 * p0
+        p1 = p0 - f * lr(0) * buf
+        buf = 0.9 * buf + g1 + 1e-2 * p1
+        return [-f * lr(0) * (g0 + 1e-2 * p0), -f * lr(1) * buf]
+
+      hand = jax.tree.map(by_hand, params[part], grads[0][part],
+                          grads[1][part])
+      jax.tree.map(lambda h, s0, s1: np.testing.assert_allclose(
+          [s0, s1], h, rtol=2e-5, atol=1e-7), hand, scaled[0][part],
+          scaled[1][part], is_leaf=lambda x: isinstance(x, list))

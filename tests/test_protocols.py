@@ -365,7 +365,7 @@ def test_pretraining_logs_knn_every_epoch(pretrained):
       steps_per_epoch * (e + 1) for e in range(config.pretrain.epochs)]
   assert [r['epoch'] for r in logged] == [0.0, 1.0, 2.0]
   net = byol.network_from_config(config)
-  tx = pretrain.make_optimizer(config.pretrain, lambda step: 0.0)
+  tx = pretrain.byol_optimizer(config.pretrain, lambda step: 0.0)
   initial = jax.jit(pretrain.init_fn(config, net, tx))(
       jax.random.key(config.seed))
   at_init = knn.knn_accuracy(config, encoders.online_encoder(initial))

@@ -14,7 +14,8 @@ more in tempo (0.6-1.6x) and excursion (0.6-1.4x), the action fills a random
 the joint noise is the Kinect's centimetre scale. Recordings are sampled at
 10 frames/s, a third of the Kinect's rate, so that a 32-frame view covers a
 whole recording on a 2-core CPU, as 150 frames do for NTU in the paper
-(section 4.2). README, "Synthetic data (session 6)", has the measurements.
+(section 4.2). benchmarks/HISTORY.md, "Synthetic data (session 6)", has the
+measurements.
 
 Build it with `Synthetic(data_dir=DIR).download_and_prepare()` (or
 `build_synthetic(DIR)`, or `python -m data_prep.build --dataset=synthetic`)

@@ -72,9 +72,9 @@ def start(cmd, log_path, devices=2, fast_compile=False) -> subprocess.Popen:
                             stdout=log, stderr=subprocess.STDOUT)
 
 
-def run(cmd, devices=2) -> subprocess.CompletedProcess:
+def run(cmd, devices=2, timeout=TIMEOUT_S) -> subprocess.CompletedProcess:
   return subprocess.run(cmd, cwd=REPO, env=env(devices), capture_output=True,
-                        text=True, timeout=TIMEOUT_S, check=False)
+                        text=True, timeout=timeout, check=False)
 
 
 def committed_steps(workdir) -> list[int]:

@@ -21,9 +21,12 @@ STEPS = 1000
 # Top-1 (as a fraction) by which the pretrained encoder must win; measured
 # 0.149, the slack is for other CPUs' floating point.
 MARGIN = 0.08
+# 2.5 min of pretraining alone, twice that beside the suite's other worker.
+TIMEOUT_S = 900
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2 * TIMEOUT_S)
 def test_pretrained_encoder_beats_its_random_initialisation(tmp_path_factory):
   data_dir = tmp_path_factory.mktemp('synthetic')
   synthetic.build_synthetic(data_dir)
@@ -35,7 +38,8 @@ def test_pretrained_encoder_beats_its_random_initialisation(tmp_path_factory):
            '--config.linear.random_baseline=True']
   for mode in ('pretrain', 'linear_eval'):
     out = harness.run([sys.executable, '-m', 'byol_skeleton.main',
-                       f'--mode={mode}', *flags], devices=1)
+                       f'--mode={mode}', *flags], devices=1,
+                      timeout=TIMEOUT_S)
     assert out.returncode == 0, out.stderr[-3000:]
   results = json.loads(
       (workdir / 'linear_eval' / 'results.json').read_text())

@@ -21,8 +21,8 @@ def cpu(c):
   depart from the paper's, as `base.short_schedule` says.
   Measured (session 11): 27.3 min wall on the idle machine; BYOL 50.2 %
   against a random encoder's 46.6 % (benchmarks/results/nw_ucla.json). In
-  process, seeds 0 and 1 both end above their random encoders, by 5.0 and
-  7.7 points of logistic regression (README, "NW-UCLA, real data").
+  process, seeds 0-2 all end above their random encoders, by 3.3-7.7 points
+  of logistic regression (README, "NW-UCLA, real data").
   """
   base.cpu(c)
   base.short_schedule(c)

@@ -58,10 +58,12 @@ def env(devices: int, fast_compile: bool = False) -> dict:
       JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='1')
 
 
-def command(workdir, data_dir, *flags) -> list[str]:
-  """`byol-skeleton --mode=pretrain` on the tiny config; `flags` come last."""
-  return [sys.executable, '-m', 'byol_skeleton.main', '--mode=pretrain',
-          '--config=configs/synthetic.py:tiny', f'--workdir={workdir}',
+def command(workdir, data_dir, *flags, mode='pretrain',
+            config='configs/synthetic.py:tiny') -> list[str]:
+  """`byol-skeleton --mode=MODE` (pretraining on the tiny config unless
+  told); `flags` come last."""
+  return [sys.executable, '-m', 'byol_skeleton.main', f'--mode={mode}',
+          f'--config={config}', f'--workdir={workdir}',
           f'--config.data.data_dir={data_dir}', *map(str, flags)]
 
 

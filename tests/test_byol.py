@@ -260,21 +260,18 @@ def test_predictor_lr_scale_multiplies_only_the_predictors_steps(setup,
     return steps
 
   paper, scaled = two_steps(1.0), two_steps(10.0)
-  # The first step from the same parameters is 10x for the predictor only;
-  # the second is identical for the parts whose parameters still agree.
   for part in params:
     factor = 10.0 if part == 'predictor' else 1.0
+    # The first step from the same parameters is 10x for the predictor only;
+    # the second is identical for the parts whose parameters still agree.
     jax.tree.map(lambda w, g, f=factor: np.testing.assert_allclose(
         g, f * w, rtol=1e-5, atol=1e-9), paper[0][part], scaled[0][part])
     if part != 'predictor':
       jax.tree.map(np.testing.assert_array_equal, paper[1][part],
                    scaled[1][part])
-  if optimizer == 'sgd':
-    # Each leaf's momentum buffer sees its own parameter's decay, and the
-    # predictor's parameters move 10x as far between the two steps.
-    for part in params:
-      factor = 10.0 if part == 'predictor' else 1.0
-
+    if optimizer == 'sgd':
+      # Each leaf's momentum buffer sees its own parameter's decay, and the
+      # predictor's parameters move 10x as far between the two steps.
       def by_hand(p0, g0, g1, f=factor):
         buf = g0 + 1e-2 * p0
         p1 = p0 - f * lr(0) * buf

@@ -31,6 +31,14 @@ Edge handling (choices):
     at source positions j (L - 1) / (L' - 1), i.e. np.interp at
     np.linspace(0, L - 1, L'): first and last valid frames are kept exactly;
     r > 1 speeds the action up.
+  - Temporal view 'resize' (data.temporal_view): the valid frames are first
+    stretched so that a segment of a fraction s ~ U[segment_min, 1] of them
+    fills the window, L' = max(1, round(num_frames / (s r))), before the same
+    crop/loop. The test view (s = r = 1) is then every valid frame
+    interpolated to num_frames; a training view is a random segment of s of
+    them, played at rate r (looped where s r > 1, as a short recording in
+    'crop'). 'crop' (the paper) is L' = round(L / r): num_frames consecutive
+    frames of the recording at its own speed.
   - Crop/loop: L' >= num_frames -> num_frames consecutive frames starting at
     floor(crop (L' - num_frames + 1)), crop ~ U[0, 1) in augmented pipelines
     and 0.5 (centre) in 'none'; L' < num_frames -> frame i is frame i mod L'.
@@ -49,6 +57,7 @@ from scipy import signal
 from byol_skeleton.skeletons import Layout, get_layout
 
 PIPELINES = ('aggressive', 'conservative', 'none')
+TEMPORAL_VIEWS = ('crop', 'resize')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +74,8 @@ class ViewSpec:
   shift_max: int | None = None
   shear_range: float | None = None
   drop_prob: float | None = None
+  # Temporal view 'resize': range of the segment fraction s; None is 'crop'.
+  segment_range: tuple[float, float] | None = None
 
 
 class ViewParams(NamedTuple):
@@ -75,6 +86,7 @@ class ViewParams(NamedTuple):
   smooth: jax.Array | None = None  # () bool: apply the Savitzky-Golay filter.
   shear: jax.Array | None = None  # (3, 3): S of eq. 5.
   keep: jax.Array | None = None  # (V,) 0/1 joint mask of left/right drop.
+  segment: jax.Array | None = None  # () float: 'resize' segment fraction.
 
 
 def view_spec(config, pipeline: str) -> ViewSpec:
@@ -94,10 +106,21 @@ def view_spec(config, pipeline: str) -> ViewSpec:
         f'[{a.resample_min}, {a.resample_max}]')
   if d.num_frames < 1:
     raise ValueError(f'config.data.num_frames must be >= 1, got {d.num_frames}')
+  if d.temporal_view not in TEMPORAL_VIEWS:
+    raise ValueError(
+        f'config.data.temporal_view={d.temporal_view!r}; expected one of '
+        f'{TEMPORAL_VIEWS}')
+  if not 0 < a.segment_min <= 1:
+    raise ValueError(
+        f'config.augment.segment_min must be in (0, 1], got {a.segment_min}')
+  segment_range = None
+  if d.temporal_view == 'resize':
+    segment_range = (1.0, 1.0) if pipeline == 'none' else (a.segment_min, 1.0)
   spec = ViewSpec(
       layout=get_layout(d.layout), num_frames=d.num_frames,
       use_bones=d.use_bones, random_crop=pipeline != 'none',
-      filter_window=a.filter_window, filter_order=a.filter_order)
+      filter_window=a.filter_window, filter_order=a.filter_order,
+      segment_range=segment_range)
   if pipeline == 'none':
     return spec
   resample = (a.resample_min, a.resample_max) if a.resample else None
@@ -116,6 +139,8 @@ def sample_params(key, spec: ViewSpec) -> ViewParams:
   switching one off leaves the draws of the others unchanged."""
   k_rate, k_crop, k_shift, k_smooth, k_shear, k_drop, k_side = (
       jax.random.split(key, 7))
+  # Its own fold, so 'crop' views keep the draws they had before 'resize'.
+  k_segment = jax.random.fold_in(key, 7)
   rate = jnp.float32(1)
   if spec.resample_range is not None:
     lo, hi = spec.resample_range
@@ -139,8 +164,12 @@ def sample_params(key, spec: ViewSpec) -> ViewParams:
     side = jnp.where(jax.random.bernoulli(k_side, 0.5), left, right)
     dropped = side & jax.random.bernoulli(k_drop, spec.drop_prob)
     keep = (~dropped).astype(jnp.float32)
+  segment = None
+  if spec.segment_range is not None:
+    lo, hi = spec.segment_range
+    segment = jax.random.uniform(k_segment, minval=lo, maxval=hi)
   return ViewParams(rate=rate, crop=crop, shift=shift, smooth=smooth,
-                    shear=shear_matrix, keep=keep)
+                    shear=shear_matrix, keep=keep, segment=segment)
 
 
 def apply_view(params: ViewParams, skeleton, length, spec: ViewSpec):
@@ -151,7 +180,10 @@ def apply_view(params: ViewParams, skeleton, length, spec: ViewSpec):
     smoothed = savgol_filter(x, length, spec.filter_window, spec.filter_order)
     x = jnp.where(params.smooth, smoothed, x)
   n = spec.num_frames
-  new_length = resampled_length(length, params.rate)
+  if params.segment is None:
+    new_length = resampled_length(length, params.rate)
+  else:
+    new_length = resampled_length(n, params.segment * params.rate)
   j = _crop_or_loop_index(
       _shift_index(jnp.arange(n), params.shift, n), new_length, n, params.crop)
   x = _interpolate(x, *_resample_index(j, length, new_length))
@@ -212,7 +244,10 @@ def savgol_filter(x, length, window: int = 15, order: int = 2):
 
 
 def resampled_length(length, rate):
-  """max(1, round(L / r)): valid frames after resampling L frames at rate r."""
+  """max(1, round(L / r)): valid frames after resampling L frames at rate r.
+
+  For 'resize' views, L is num_frames and r the segment fraction times the
+  rate: the recording stretched so that the segment fills the window."""
   return jnp.maximum(1, jnp.round(length / rate).astype(jnp.int32))
 
 

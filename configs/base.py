@@ -22,6 +22,10 @@ def get_config():
   c.data.num_persons = 2
   c.data.max_frames = 300  # Host-side static pad length; longer sequences are cropped.
   c.data.num_frames = 150  # Frames the network sees (crop or loop), section 4.2.
+  # 'crop': num_frames consecutive frames (section 4.2). 'resize': a random
+  # segment of augment.segment_min..1 of the recording interpolated to
+  # num_frames, the whole recording at test time (augment.py).
+  c.data.temporal_view = 'crop'
   c.data.multi_view = True  # Multi-viewpoint sampling, section 3.4.
   c.data.use_bones = True  # Joints + bones, 6 input channels, section 4.2.
   c.data.worker_count = 0  # grain worker processes; 0 = read in the main process.
@@ -42,6 +46,7 @@ def get_config():
   c.augment.shift_max = 150
   c.augment.drop = True
   c.augment.drop_prob = 0.5
+  c.augment.segment_min = 0.5  # data.temporal_view='resize' only.
 
   c.model = ml_collections.ConfigDict()
   c.model.width = 1.0

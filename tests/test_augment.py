@@ -17,9 +17,10 @@ T_PAD, NUM_FRAMES = 48, 20
 LENGTHS = np.array([1, 7, 14, 15, 16, 20, 33, 48], np.int32)
 
 
-def small_config(layout='ntu25', **augment_fields):
+def small_config(layout='ntu25', temporal_view='crop', **augment_fields):
   c = base.get_config()
   c.data.layout = layout
+  c.data.temporal_view = temporal_view
   c.data.max_frames = T_PAD
   c.data.num_frames = NUM_FRAMES
   c.augment.update(augment_fields)
@@ -59,13 +60,18 @@ def reference_view(params, x, length, spec):
   if params.smooth is not None and params.smooth and length >= spec.filter_window:
     x = signal.savgol_filter(
         x, spec.filter_window, spec.filter_order, axis=0, mode='interp')
-  new_length = max(1, int(np.round(np.float32(length) / np.float32(params.rate))))
+  n = spec.num_frames
+  if params.segment is None:
+    new_length = np.float32(length) / np.float32(params.rate)
+  else:  # the recording stretched so that the segment fills n frames
+    new_length = np.float32(n) / (np.float32(params.segment) *
+                                  np.float32(params.rate))
+  new_length = max(1, int(np.round(new_length)))
   positions = np.linspace(0, length - 1, new_length)
   flat = x.reshape(length, -1)
   x = np.stack([np.interp(positions, np.arange(length), flat[:, f])
                 for f in range(flat.shape[1])], axis=1)
   x = x.reshape((new_length,) + shape)
-  n = spec.num_frames
   if new_length >= n:
     start = min(int(np.floor(params.crop * (new_length - n + 1))), new_length - n)
     x = x[start:start + n]
@@ -92,12 +98,15 @@ def params_of(params, b):
   return jax.tree.map(lambda a: np.asarray(a[b]), params)
 
 
-@pytest.mark.parametrize('layout,pipeline', [
-    ('ntu25', 'aggressive'), ('kinect_v1_20', 'aggressive'),
-    ('ntu25', 'conservative'), ('ntu25', 'none')])
-def test_pipeline_matches_numpy_reference(layout, pipeline):
-  # filter_prob=0.5 so both filtered and unfiltered samples are checked.
-  spec = augment.view_spec(small_config(layout), pipeline)
+@pytest.mark.parametrize('layout,pipeline,temporal_view', [
+    ('ntu25', 'aggressive', 'crop'), ('kinect_v1_20', 'aggressive', 'crop'),
+    ('ntu25', 'conservative', 'crop'), ('ntu25', 'none', 'crop'),
+    ('ntu25', 'aggressive', 'resize'), ('ntu25', 'conservative', 'resize'),
+    ('ntu25', 'none', 'resize')])
+def test_pipeline_matches_numpy_reference(layout, pipeline, temporal_view):
+  # filter_prob=0.5 so both filtered and unfiltered samples are checked;
+  # LENGTHS run from shorter than NUM_FRAMES to longer.
+  spec = augment.view_spec(small_config(layout, temporal_view), pipeline)
   reps = 4
   lengths = np.tile(LENGTHS, reps)
   x = padded_batch(np.random.default_rng(0), lengths, spec.layout.num_joints)
@@ -218,6 +227,40 @@ def test_none_pipeline_is_deterministic_centre_crop():
   a = view(jax.random.key(0), x, 33)
   np.testing.assert_array_equal(a, view(jax.random.key(1), x, 33))
   np.testing.assert_array_equal(a, x[7:27])  # floor(0.5 * 14) = 7.
+
+
+@pytest.mark.parametrize('length', [7, 20, 33, 48])
+def test_resize_test_view_is_the_whole_recording(length):
+  """Hand-derived: frame i of the view is source position i (L-1)/(n-1)."""
+  c = small_config(temporal_view='resize')
+  c.data.use_bones = False
+  view = jax.jit(augment.make_view_fn(c, 'none'))
+  x = np.random.default_rng(4).normal(size=(T_PAD, 2, 25, 3)).astype(np.float32)
+  positions = np.arange(NUM_FRAMES) * (length - 1) / (NUM_FRAMES - 1)
+  lower = np.floor(positions).astype(int)
+  upper = np.minimum(lower + 1, length - 1)
+  w = (positions - lower)[:, None, None, None]
+  expected = (1 - w) * x[lower] + w * x[upper]
+  np.testing.assert_allclose(view(jax.random.key(0), x, length), expected,
+                             rtol=1e-5, atol=1e-5)
+
+
+def test_resize_segments_cover_their_range_and_crop_keeps_its_draws():
+  crop = augment.view_spec(small_config(), 'aggressive')
+  resize = augment.view_spec(small_config(temporal_view='resize',
+                                          segment_min=0.6), 'aggressive')
+  assert crop.segment_range is None and resize.segment_range == (0.6, 1.0)
+  n = 2000
+  a = sample_params_batch(keys(n, seed=12), crop)
+  b = sample_params_batch(keys(n, seed=12), resize)
+  for field in ('rate', 'crop', 'shift', 'smooth', 'shear', 'keep'):
+    np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+  assert a.segment is None
+  assert 0.6 <= b.segment.min() < 0.61 and 0.99 < b.segment.max() <= 1.0
+  with pytest.raises(ValueError, match='temporal_view'):
+    augment.view_spec(small_config(temporal_view='stretch'), 'none')
+  with pytest.raises(ValueError, match='segment_min'):
+    augment.view_spec(small_config(segment_min=0.0), 'none')
 
 
 @pytest.mark.parametrize('layout', ['ntu25', 'kinect_v1_20'])

@@ -3,6 +3,7 @@
   python benchmarks/nw_ucla.py [--raw=../shared/data/nw_ucla/all_sqe]
                                [--workdir=runs/nw_ucla] [--preset=xview,cpu]
                                [--skip=no_mvs,symmetric,supervised]
+                               [--seeds=0,1,2]
                                [--set=pretrain.steps_override=2000 ...]
   # the cpu preset counts steps (pretrain.steps_override), the others epochs
   # one GPU: --preset=xview,gpu (5 min on an H200); the paper's full recipe,
@@ -12,7 +13,9 @@
 3. linear-eval and kNN top-1 on view 3 for the BYOL encoder, a random encoder,
    the ablations without multi-viewpoint sampling (`no_mvs`) and with symmetric
    aggressive pipelines (`mvs_aggressive`) at the same budget, and the
-   supervised ST-GCN; 4. writes benchmarks/results/nw_ucla.json (accuracies in
+   supervised ST-GCN; with several --seeds, BYOL and its random encoder run
+   once per seed (the ablations and the supervised run on the first seed)
+   and the JSON holds each seed's numbers and their mean; 4. writes benchmarks/results/nw_ucla.json (accuracies in
    percent) and a bar chart PNG beside it. Runs that finished are reused.
 """
 import argparse
@@ -64,6 +67,9 @@ def main():
   parser.add_argument('--skip', default='',
                       help=f'comma-separated runs to leave out (their keys are '
                       f'then absent): {",".join(OPTIONAL_RUNS)}')
+  parser.add_argument('--seeds', default='0',
+                      help='comma-separated config.seed values for the BYOL '
+                      'and random-encoder runs, e.g. 0,1,2')
   parser.add_argument('--set', action='append', default=[],
                       metavar='FIELD=VALUE',
                       help='overrides a config field of every run, e.g. '
@@ -72,6 +78,10 @@ def main():
   if any('=' not in kv for kv in args.set):
     parser.error(f'--set expects FIELD=VALUE, got {args.set}')
   overrides = dict(kv.split('=', 1) for kv in args.set)
+  try:
+    seeds = [int(s) for s in args.seeds.split(',')]
+  except ValueError:
+    parser.error(f'--seeds expects comma-separated integers, got {args.seeds}')
   skip = set(filter(None, args.skip.split(',')))
   if skip - set(OPTIONAL_RUNS):
     parser.error(f'--skip: unknown runs {sorted(skip - set(OPTIONAL_RUNS))}; '
@@ -90,9 +100,10 @@ def main():
                                       data_dir=str(data_dir)).items():
     print(f'nw_ucla/{protocol}:\n{report}')
 
-  def config(extra=''):
+  def config(extra='', seed=seeds[0]):
     c = nw_ucla.get_config(','.join(filter(None, (args.preset, extra))))
     c.data.data_dir = str(data_dir)
+    c.seed = seed
     c.lock()  # an unknown field is then an error, not a new field
     for field, text in overrides.items():
       *parents, leaf = field.split('.')
@@ -107,29 +118,38 @@ def main():
     c.unlock()
     return c
 
-  def byol_run(name, ablation, with_random=False):
-    c = config(ablation)
+  # One seed keeps the single-seed layout of earlier workdirs.
+  seed_dir = lambda seed: workdir / (f'seed{seed}' if len(seeds) > 1 else '')
+
+  def byol_run(name, ablation, seed=seeds[0], with_random=False):
+    c = config(ablation, seed)
     c.linear.random_baseline = with_random
-    run_dir = workdir / name
-    print(f'\n== {name}: pretrain ({ablation or "full method"}) ==', flush=True)
+    run_dir = seed_dir(seed) / name
+    print(f'\n== seed {seed}, {name}: pretrain ({ablation or "full method"}) '
+          '==', flush=True)
     pretrain.run(c, run_dir)
-    print(f'== {name}: linear evaluation ==', flush=True)
+    print(f'== seed {seed}, {name}: linear evaluation ==', flush=True)
     return c, run_dir, linear.run(c, run_dir)
 
   pct = lambda fraction: 100 * fraction  # results.json files hold fractions
-  c, byol_dir, byol = byol_run('byol', '', with_random=True)
-  print('== byol: kNN ==', flush=True)
-  byol_knn = knn.run(c, byol_dir)
-  results = {'byol_linear_top1': pct(byol['top1']),
-             'byol_knn_top1': pct(byol_knn['top1']),
-             'random_linear_top1': pct(byol['random_top1'])}
+  per_seed = {}
+  for seed in seeds:
+    c, byol_dir, byol = byol_run('byol', '', seed, with_random=True)
+    print(f'== seed {seed}, byol: kNN ==', flush=True)
+    per_seed[seed] = {'byol_linear_top1': pct(byol['top1']),
+                      'byol_knn_top1': pct(knn.run(c, byol_dir)['top1']),
+                      'random_linear_top1': pct(byol['random_top1'])}
+  results = {key: sum(r[key] for r in per_seed.values()) / len(seeds)
+             for key in per_seed[seeds[0]]}
   for name, ablation in (('no_mvs', 'no_mvs'), ('symmetric', 'mvs_aggressive')):
     if name not in skip:
       results[f'{name}_linear_top1'] = pct(byol_run(name, ablation)[2]['top1'])
   if 'supervised' not in skip:
     print('\n== supervised ST-GCN ==', flush=True)
     results['supervised_top1'] = pct(
-        supervised.run(config(), workdir / 'supervised')['top1'])
+        supervised.run(config(), seed_dir(seeds[0]) / 'supervised')['top1'])
+  if len(seeds) > 1:
+    results['seeds'] = per_seed
   device = device_info.describe()
   results = {
       **results,
@@ -143,10 +163,15 @@ def main():
   out.write_text(json.dumps(results, indent=2))
   bar_chart(results, out.with_suffix('.png'),
             f'NW-UCLA cross-view, preset {args.preset} ({device})')
-  print('\nNW-UCLA cross-view, top-1 on view 3 (%):')
+  print('\nNW-UCLA cross-view, top-1 on view 3 (%)'
+        + (f', BYOL and random: mean of seeds {args.seeds}' if len(seeds) > 1
+           else '') + ':')
   for key, value in results.items():
     if key.endswith('top1'):
       print(f'  {key:<24}{value:6.1f}')
+  for seed, seed_results in per_seed.items() if len(seeds) > 1 else ():
+    print(f'  seed {seed}: ' + ', '.join(
+        f'{key} {value:.1f}' for key, value in seed_results.items()))
   print(f'  wall {results["wall_seconds"] / 60:.1f} min; wrote {out} and '
         f'{out.with_suffix(".png")}')
 

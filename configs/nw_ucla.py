@@ -28,6 +28,7 @@ def cpu(c):
   base.short_schedule(c)
   c.data.num_frames = 16
   c.pretrain.steps_override = 1600  # 200 epochs of the 542 train recordings
+  c.pretrain.knn_every_epochs = 50  # a kNN point every 400 steps
   c.supervised.epochs = 30  # batch 32: 960 steps
   c.supervised.batch_size = 32
   c.supervised.lr_decay_epochs = (21, 26)

@@ -96,13 +96,15 @@ def step_seconds(config, data, repeats):
   """Best time of the whole jitted pretraining step on one device."""
   import jax  # pylint: disable=g-import-not-at-top
   from jax.sharding import NamedSharding, PartitionSpec as P  # pylint: disable=g-import-not-at-top,g-multiple-import
-  from byol_skeleton import byol, parallel, pretrain, schedules  # pylint: disable=g-import-not-at-top,g-multiple-import
+  from byol_skeleton.model import build  # pylint: disable=g-import-not-at-top
+  from byol_skeleton.pretraining import byol, pretrain  # pylint: disable=g-import-not-at-top,g-multiple-import
+  from byol_skeleton.train import optimizers, parallel, schedules  # pylint: disable=g-import-not-at-top,g-multiple-import
   mesh = parallel.make_mesh()
-  net = byol.network_from_config(config)
-  tx = pretrain.byol_optimizer(config.pretrain, schedules.pretrain_lr(
+  net = build.byol_network(config)
+  tx = optimizers.byol_optimizer(config.pretrain, schedules.pretrain_lr(
       0.2, config.pretrain.batch_size, 1e-6, 10, 1000))
   state = jax.jit(
-      lambda r: byol.init_state(net, tx, r, pretrain.sample_input(config)),
+      lambda r: byol.init_state(net, tx, r, build.sample_input(config)),
       out_shardings=NamedSharding(mesh, P()))(jax.random.key(0))
   step = pretrain.make_train_step(config, net, tx,
                                   schedules.target_ema(0.99, 1000), mesh)
@@ -120,7 +122,7 @@ def step_seconds(config, data, repeats):
 
 def bench(name, repeats, step_repeats):
   import jax  # pylint: disable=g-import-not-at-top
-  from byol_skeleton import augment  # pylint: disable=g-import-not-at-top
+  from byol_skeleton.data import augment  # pylint: disable=g-import-not-at-top
   config = make_config(name)
   batch, stored, _, persons = CONFIGS[name]
   rng = np.random.default_rng(0)

@@ -10,13 +10,16 @@
   # --preset=xview, BYOL and random only: --skip=no_mvs,symmetric,supervised
 
 1. builds the shards; 2. pretrains with configs/nw_ucla.py:xview,cpu;
-3. linear-eval and kNN top-1 on view 3 for the BYOL encoder, a random encoder,
+3. linear-eval (the standardised probe, and the paper's plain one) and kNN
+   top-1 on view 3 for the BYOL encoder, a random encoder,
    the ablations without multi-viewpoint sampling (`no_mvs`) and with symmetric
    aggressive pipelines (`mvs_aggressive`) at the same budget, and the
    supervised ST-GCN; with several --seeds, BYOL and its random encoder run
    once per seed (the ablations and the supervised run on the first seed)
-   and the JSON holds each seed's numbers and their mean; 4. writes benchmarks/results/nw_ucla.json (accuracies in
-   percent) and a bar chart PNG beside it. Runs that finished are reused.
+   and the JSON holds each seed's numbers and their mean; 4. writes
+   benchmarks/results/nw_ucla.json (accuracies in percent), a bar chart PNG
+   beside it and the kNN curves of pretraining (nw_ucla_knn.png). Runs that
+   finished are reused.
 """
 import argparse
 import ast
@@ -41,6 +44,8 @@ def bar_chart(results: dict, path: pathlib.Path, title: str):
           ('no MVS (linear)', 'no_mvs_linear_top1'),
           ('symmetric (linear)', 'symmetric_linear_top1'),
           ('random (linear)', 'random_linear_top1'),
+          ('BYOL (plain probe)', 'byol_plain_linear_top1'),
+          ('random (plain probe)', 'random_plain_linear_top1'),
           ('supervised', 'supervised_top1')]
   rows = [(name, key) for name, key in rows if key in results]
   fig, ax = plt.subplots(figsize=(7, 3.5))
@@ -52,6 +57,27 @@ def bar_chart(results: dict, path: pathlib.Path, title: str):
   ax.set_xlim(0, 100)
   ax.set_xlabel('top-1 on view 3 (%)')
   ax.set_title(title)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def knn_curves(run_dirs: dict, path: pathlib.Path, title: str):
+  """kNN top-1 of the online encoder along pretraining, one line per seed."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, ax = plt.subplots(figsize=(6, 3.5))
+  for seed, run_dir in run_dirs.items():
+    lines = (run_dir / 'pretrain' / 'metrics.jsonl').read_text().splitlines()
+    points = sorted({r['step']: 100 * r['knn_top1']
+                     for r in map(json.loads, lines) if 'knn_top1' in r}.items())
+    if points:
+      ax.plot(*zip(*points), marker='o', label=f'seed {seed}')
+  ax.set_xlabel('pretraining step')
+  ax.set_ylabel('kNN top-1 on view 3 (%)')
+  ax.set_title(title)
+  ax.legend()
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)
@@ -70,6 +96,9 @@ def main():
   parser.add_argument('--seeds', default='0',
                       help='comma-separated config.seed values for the BYOL '
                       'and random-encoder runs, e.g. 0,1,2')
+  parser.add_argument('--skip_plain_probe', action='store_true',
+                      help="leave out the paper's plain linear probe (no "
+                      'feature standardisation) of BYOL and random encoders')
   parser.add_argument('--set', action='append', default=[],
                       metavar='FIELD=VALUE',
                       help='overrides a config field of every run, e.g. '
@@ -88,7 +117,8 @@ def main():
                  f'expected some of {",".join(OPTIONAL_RUNS)}')
   sys.path.insert(0, str(REPO))
   from absl import logging  # pylint: disable=g-import-not-at-top
-  from byol_skeleton import knn, linear, pretrain, supervised  # pylint: disable=g-import-not-at-top,g-multiple-import
+  from byol_skeleton.pretraining import pretrain  # pylint: disable=g-import-not-at-top
+  from byol_skeleton.protocols import knn, linear, supervised  # pylint: disable=g-import-not-at-top,g-multiple-import
   from configs import nw_ucla  # pylint: disable=g-import-not-at-top
   from data_prep import build  # pylint: disable=g-import-not-at-top
   logging.set_verbosity(logging.WARNING)
@@ -132,13 +162,23 @@ def main():
     return c, run_dir, linear.run(c, run_dir)
 
   pct = lambda fraction: 100 * fraction  # results.json files hold fractions
-  per_seed = {}
+  per_seed, byol_dirs = {}, {}
   for seed in seeds:
     c, byol_dir, byol = byol_run('byol', '', seed, with_random=True)
+    byol_dirs[seed] = byol_dir
     print(f'== seed {seed}, byol: kNN ==', flush=True)
     per_seed[seed] = {'byol_linear_top1': pct(byol['top1']),
                       'byol_knn_top1': pct(knn.run(c, byol_dir)['top1']),
                       'random_linear_top1': pct(byol['random_top1'])}
+    if not args.skip_plain_probe:
+      # The paper's probe on the same encoders, in a workdir of its own.
+      print(f'== seed {seed}, byol: plain linear probe ==', flush=True)
+      plain_config = c.copy_and_resolve_references()
+      plain_config.linear.standardize_features = False
+      plain_config.eval.pretrained_workdir = str(byol_dir)
+      plain = linear.run(plain_config, byol_dir / 'plain_probe')
+      per_seed[seed].update(byol_plain_linear_top1=pct(plain['top1']),
+                            random_plain_linear_top1=pct(plain['random_top1']))
   results = {key: sum(r[key] for r in per_seed.values()) / len(seeds)
              for key in per_seed[seeds[0]]}
   for name, ablation in (('no_mvs', 'no_mvs'), ('symmetric', 'mvs_aggressive')):
@@ -163,6 +203,9 @@ def main():
   out.write_text(json.dumps(results, indent=2))
   bar_chart(results, out.with_suffix('.png'),
             f'NW-UCLA cross-view, preset {args.preset} ({device})')
+  curves = out.with_name(f'{out.stem}_knn.png')
+  knn_curves(byol_dirs, curves, f'NW-UCLA, preset {args.preset}: kNN while '
+             'pretraining')
   print('\nNW-UCLA cross-view, top-1 on view 3 (%)'
         + (f', BYOL and random: mean of seeds {args.seeds}' if len(seeds) > 1
            else '') + ':')
@@ -172,8 +215,8 @@ def main():
   for seed, seed_results in per_seed.items() if len(seeds) > 1 else ():
     print(f'  seed {seed}: ' + ', '.join(
         f'{key} {value:.1f}' for key, value in seed_results.items()))
-  print(f'  wall {results["wall_seconds"] / 60:.1f} min; wrote {out} and '
-        f'{out.with_suffix(".png")}')
+  print(f'  wall {results["wall_seconds"] / 60:.1f} min; wrote {out}, '
+        f'{out.with_suffix(".png")} and {curves}')
 
 
 if __name__ == '__main__':

@@ -62,10 +62,10 @@ def stgcn_forward_flops(frames, persons, joints=25, in_channels=6, width=1.0,
   Counted on the reference formulation: 1x1 conv to K*C_out, aggregation
   with K (V x V) matrices, temporal (9 x 1) conv, residual 1x1 conv.
   """
-  from byol_skeleton import models  # pylint: disable=g-import-not-at-top
-  channels = models.block_channels(width)
-  strides = [stride for _, stride in models.BLOCKS]
-  kernel = models.TEMPORAL_KERNEL
+  from byol_skeleton.model import stgcn  # pylint: disable=g-import-not-at-top
+  channels = stgcn.block_channels(width)
+  strides = [stride for _, stride in stgcn.BLOCKS]
+  kernel = stgcn.TEMPORAL_KERNEL
   macs, t, c_in = 0, frames, in_channels
   for block, (c_out, stride) in enumerate(zip(channels, strides)):
     macs += t * joints * c_in * partitions * c_out  # 1x1 conv
@@ -84,9 +84,9 @@ def mlp_flops(d_in, hidden, d_out):
 
 def byol_step_flops(batch, frames, persons, width=1.0, hidden=4096):
   """Per step: online fwd+bwd (3x fwd) on 2 views, target fwd on 2 views."""
-  from byol_skeleton import models  # pylint: disable=g-import-not-at-top
+  from byol_skeleton.model import stgcn  # pylint: disable=g-import-not-at-top
   encoder = stgcn_forward_flops(frames, persons, width=width)
-  projector = mlp_flops(models.block_channels(width)[-1], hidden, 256)
+  projector = mlp_flops(stgcn.block_channels(width)[-1], hidden, 256)
   predictor = mlp_flops(256, hidden, 256)
   online = encoder + projector + predictor
   target = encoder + projector
@@ -110,7 +110,9 @@ def run_one(name, dtype, steps, trace_dir=''):
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from jax.sharding import NamedSharding, PartitionSpec as P  # pylint: disable=g-import-not-at-top,g-multiple-import
-  from byol_skeleton import byol, parallel, pretrain, schedules  # pylint: disable=g-import-not-at-top,g-multiple-import
+  from byol_skeleton.model import build  # pylint: disable=g-import-not-at-top
+  from byol_skeleton.pretraining import byol, pretrain  # pylint: disable=g-import-not-at-top,g-multiple-import
+  from byol_skeleton.train import optimizers, parallel, schedules  # pylint: disable=g-import-not-at-top,g-multiple-import
   from configs import base  # pylint: disable=g-import-not-at-top
 
   batch, frames, persons, stored, width, hidden = CONFIGS[name]
@@ -124,11 +126,11 @@ def run_one(name, dtype, steps, trace_dir=''):
   config.pretrain.batch_size = batch
   mesh = parallel.make_mesh()
   assert jax.device_count() == 1, 'run the benchmark on one device'
-  net = byol.network_from_config(config)
+  net = build.byol_network(config)
   lr_fn = schedules.pretrain_lr(0.2, batch, 1e-6, 10, 1000)
-  tx = pretrain.byol_optimizer(config.pretrain, lr_fn)
+  tx = optimizers.byol_optimizer(config.pretrain, lr_fn)
   state = jax.jit(lambda r: byol.init_state(net, tx, r,
-                                            pretrain.sample_input(config)),
+                                            build.sample_input(config)),
                   out_shardings=NamedSharding(mesh, P()))(jax.random.key(0))
   step = pretrain.make_train_step(config, net, tx,
                                   schedules.target_ema(0.99, 1000), mesh)

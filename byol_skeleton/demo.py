@@ -14,12 +14,17 @@ import time
 from absl import app
 from absl import flags
 from absl import logging
+from ml_collections import config_flags
 
-from byol_skeleton import linear
-from byol_skeleton import pretrain
-from byol_skeleton import tsne
-from configs import synthetic
+from byol_skeleton import errors
+from byol_skeleton.pretraining import pretrain
+from byol_skeleton.protocols import linear
+from byol_skeleton.protocols import tsne
 
+# Loaded as the CLI loads --config, so any field can be overridden too.
+_CONFIG = config_flags.DEFINE_config_file(
+    'config', 'configs/synthetic.py:demo', 'Config file[:presets].',
+    lock_config=True)
 _DATA_DIR = flags.DEFINE_string('data_dir', 'runs/data',
                                 'Where the synthetic shards are.')
 _WORKDIR = flags.DEFINE_string('workdir', 'runs/demo', 'Run directory.')
@@ -29,13 +34,14 @@ def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
   workdir = pathlib.Path(_WORKDIR.value).absolute()
-  config = synthetic.get_config('demo')
+  config = _CONFIG.value
   config.data.data_dir = str(pathlib.Path(_DATA_DIR.value).absolute())
   config.linear.random_baseline = True
   tic = time.perf_counter()
-  pretrain.run(config, workdir)
-  probe = linear.run(config, workdir)
-  tsne.run(config, workdir)
+  with errors.reported():
+    pretrain.run(config, workdir)
+    probe = linear.run(config, workdir)
+    tsne.run(config, workdir)
   summary = {  # percent; results.json files hold fractions
       'pretrained_top1': 100 * probe['top1'],
       'random_top1': 100 * probe['random_top1'],
@@ -49,7 +55,7 @@ def main(argv):
   print(f'  {"encoder":<32}{"top-1":>8}')
   print(f'  {"BYOL pretrained":<32}{summary["pretrained_top1"]:>8.1f}')
   print(f'  {"random initialisation":<32}{summary["random_top1"]:>8.1f}')
-  print(f'\nPlots:\n  ' + '\n  '.join(summary['plots']))
+  print('\nPlots:\n  ' + '\n  '.join(summary['plots']))
   print(f'Summary: {workdir / "summary.json"} '
         f'({summary["wall_seconds"]:.0f} s)')
 

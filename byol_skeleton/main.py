@@ -3,31 +3,32 @@
 Any config field can be overridden, e.g. `--config.pretrain.base_lr=0.1`; a
 mistyped field is an error naming it.
 """
+import contextlib
+import difflib
 import importlib
+import importlib.util
 import os
-import pathlib
-import re
-import sys
-import tempfile
 
 from absl import app
 from absl import flags
 from absl import logging
+import ml_collections
 from ml_collections import config_flags
 
 from byol_skeleton import errors
+from byol_skeleton.train import workdir as workdir_lib
 
 # mode -> module with `run(config, workdir, checkpoint_step)`.
 MODES = {
-    'pretrain': 'byol_skeleton.pretrain',
-    'linear_eval': 'byol_skeleton.linear',
-    'knn': 'byol_skeleton.knn',
-    'finetune': 'byol_skeleton.finetune',
-    'distill': 'byol_skeleton.distill',
-    'transfer': 'byol_skeleton.transfer',
-    'supervised': 'byol_skeleton.supervised',
-    'evaluate': 'byol_skeleton.evaluate',
-    'tsne': 'byol_skeleton.tsne',
+    'pretrain': 'byol_skeleton.pretraining.pretrain',
+    'linear_eval': 'byol_skeleton.protocols.linear',
+    'knn': 'byol_skeleton.protocols.knn',
+    'finetune': 'byol_skeleton.protocols.finetune',
+    'distill': 'byol_skeleton.protocols.distill',
+    'transfer': 'byol_skeleton.protocols.transfer',
+    'supervised': 'byol_skeleton.protocols.supervised',
+    'evaluate': 'byol_skeleton.protocols.evaluate',
+    'tsne': 'byol_skeleton.protocols.tsne',
 }
 
 _MODE = flags.DEFINE_enum('mode', 'pretrain', sorted(MODES), 'What to run.')
@@ -60,60 +61,60 @@ def _maybe_initialize_distributed():
                  jax.local_device_count(), jax.device_count())
 
 
-def _prepare_workdir(path: str) -> pathlib.Path:
-  workdir = pathlib.Path(path).expanduser()
-  if workdir.exists() and not workdir.is_dir():
-    raise errors.UserError(f'--workdir {workdir} exists and is not a directory.')
+def _config_fields(config, prefix: str = 'config') -> list[str]:
+  """Dotted names of every leaf field, as they are given on the command line."""
+  fields = []
+  for key, value in config.items():
+    name = f'{prefix}.{key}'
+    fields += (_config_fields(value, name)
+               if isinstance(value, ml_collections.ConfigDict) else [name])
+  return fields
+
+
+def _load_config(argv):
+  """The --config file's config, loaded as config_flags does; None if that
+  fails (the flag error then says why)."""
+  spec = ([a.split('=', 1)[1] for a in argv if a.startswith('--config=')]
+          or [flags.FLAGS['config'].default_as_str.strip("'")])[-1]
+  path, _, presets = spec.partition(':')
   try:
-    workdir.mkdir(parents=True, exist_ok=True)
-  except OSError as e:
-    raise errors.UserError(
-        f'--workdir {workdir} cannot be created: {e.strerror}.') from None
-  # A real write, not os.access: root passes access() on read-only mounts.
-  try:
-    with tempfile.TemporaryFile(dir=workdir):
-      pass
-  except OSError as e:
-    raise errors.UserError(
-        f'--workdir {workdir} is not writable: {e.strerror}.') from None
-  return workdir
+    loader = importlib.util.spec_from_file_location('_config', path)
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    return module.get_config(presets) if presets else module.get_config()
+  except Exception:  # pylint: disable=broad-except
+    return None
 
 
 def _parse_flags(argv):
   """absl's flag parsing; every bad flag or config override is one sentence.
 
-  ml_collections raises AttributeError/KeyError (with a did-you-mean hint) for
-  an override of a field that does not exist, and a bad preset surfaces as a
-  flag error carrying the whole traceback; the user gets the root message.
+  An override of a field that does not exist is named, with the closest
+  existing field; any other flag error is its root cause's message (a bad
+  preset otherwise surfaces as a flag error carrying a whole traceback).
   """
   try:
     return flags.FLAGS(argv)
   except (flags.Error, AttributeError, KeyError) as e:
-    chain = [e]
-    while chain[-1].__cause__ or chain[-1].__context__:
-      chain.append(chain[-1].__cause__ or chain[-1].__context__)
-    root = chain[-1]
-    if isinstance(root, (AttributeError, KeyError)):
-      key = str(root.args[0]) if root.args else ''  # the missing field
-      overrides = [a[2:].split('=')[0] for a in argv[1:]
-                   if a.startswith('--config.')]
-      named = [o for o in overrides if key in o.split('.')[1:]]
-      hint = re.search(r'Did you mean "([^"]+)"',
-                       ' '.join(str(x.args[0] if x.args else x) for x in chain))
-      _fail(f'--{named[0] if named else "config"}: no such config field'
-            + (f' (did you mean {hint.group(1)!r}?)' if hint else '') + '.')
+    config = flags.FLAGS['config'].value or _load_config(argv)
+    if config is not None:
+      fields = _config_fields(config)
+      unknown = [a[2:].split('=')[0] for a in argv[1:]
+                 if a.startswith('--config.') and
+                 a[2:].split('=')[0] not in fields]
+      if unknown:
+        leaf = unknown[0].rsplit('.', 1)
+        siblings = [f.rsplit('.', 1)[1] for f in fields
+                    if f.rsplit('.', 1)[0] == leaf[0]]
+        close = difflib.get_close_matches(leaf[1], siblings, n=1)
+        errors.fail(f'--{unknown[0]}: no such config field'
+                    + (f' (did you mean {close[0]!r}?)' if close else '') + '.')
+    root = e
+    while root.__cause__ or root.__context__:
+      root = root.__cause__ or root.__context__
     flag = str(e).split(': ')[0]
-    _fail(f'{flag}: {root}' if root is not e and flag.startswith('flag --')
-          else str(e))
-
-
-def _fail(message: str):
-  """Prints one sentence (library messages often lack the full stop); exits."""
-  message = message.rstrip()
-  if not message.endswith(('.', '?', '!')):
-    message += '.'
-  print(f'byol-skeleton: error: {message}', file=sys.stderr)
-  sys.exit(2)
+    errors.fail(f'{flag}: {root}' if root is not e and flag.startswith('flag --')
+                else str(e))
 
 
 def main(argv):
@@ -121,13 +122,17 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # Orbax logs every file at INFO.
-  try:
-    workdir = _prepare_workdir(_WORKDIR.value)
+  with errors.reported():
+    workdir = workdir_lib.prepare(_WORKDIR.value)
     _maybe_initialize_distributed()
-    module = importlib.import_module(MODES[_MODE.value])
-    module.run(_CONFIG.value, workdir, checkpoint_step=_CHECKPOINT_STEP.value)
-  except errors.UserError as e:
-    _fail(str(e))
+    import jax  # pylint: disable=g-import-not-at-top
+    # Process 0 speaks for a multi-host run: its processes share the workdir.
+    lock = (workdir_lib.ModeLock(workdir, _MODE.value)
+            if jax.process_index() == 0 else contextlib.nullcontext())
+    with lock:
+      module = importlib.import_module(MODES[_MODE.value])
+      module.run(_CONFIG.value, workdir,
+                 checkpoint_step=_CHECKPOINT_STEP.value)
 
 
 def run():

@@ -1,7 +1,7 @@
 """The stored example: one camera view of one recording, unpadded.
 
 Every builder (ntu60, ntu120, pku_mmd2, nw_ucla, synthetic) writes this schema,
-and `byol_skeleton.input_pipeline` reads it.
+and `byol_skeleton.data.pipeline` reads it.
 """
 import numpy as np
 import tensorflow_datasets as tfds

@@ -26,7 +26,7 @@ import re
 
 import numpy as np
 
-from byol_skeleton import skeletons
+from byol_skeleton.data import skeletons
 from data_prep import preprocess
 from data_prep import report
 

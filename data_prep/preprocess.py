@@ -22,7 +22,7 @@ all-zero in a frame) stay exactly zero.
 """
 import numpy as np
 
-from byol_skeleton import skeletons
+from byol_skeleton.data import skeletons
 from data_prep import report
 
 # Below this length (metres) a frame-0 vector has no usable direction; the

@@ -28,7 +28,7 @@ import dataclasses
 import numpy as np
 import tensorflow_datasets as tfds
 
-from byol_skeleton import skeletons
+from byol_skeleton.data import skeletons
 from data_prep import features
 from data_prep import preprocess
 

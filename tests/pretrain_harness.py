@@ -15,9 +15,9 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 import numpy as np
 
-from byol_skeleton import checkpoints
-from byol_skeleton import encoders
-from byol_skeleton import parallel
+from byol_skeleton.pretraining import pretrained
+from byol_skeleton.train import checkpoints
+from byol_skeleton.train import parallel
 from configs import synthetic as synthetic_config
 from data_prep import synthetic
 
@@ -74,9 +74,20 @@ def start(cmd, log_path, devices=2, fast_compile=False) -> subprocess.Popen:
                             stdout=log, stderr=subprocess.STDOUT)
 
 
-def run(cmd, devices=2, timeout=TIMEOUT_S) -> subprocess.CompletedProcess:
-  return subprocess.run(cmd, cwd=REPO, env=env(devices), capture_output=True,
-                        text=True, timeout=timeout, check=False)
+def run(cmd, devices=2, timeout=TIMEOUT_S,
+        **environ) -> subprocess.CompletedProcess:
+  """Runs `cmd` to its end; `environ`: extra environment variables."""
+  return subprocess.run(cmd, cwd=REPO, env={**env(devices), **environ},
+                        capture_output=True, text=True, timeout=timeout,
+                        check=False)
+
+
+def with_nan_at(cmd, step: int) -> tuple[list[str], dict]:
+  """`cmd` (a `command`) through tests/cli_with_nan.py, which feeds a NaN
+  batch at `step`; returns (command, its extra environment)."""
+  assert cmd[1:3] == ['-m', 'byol_skeleton.main'], cmd
+  return ([cmd[0], str(REPO / 'tests' / 'cli_with_nan.py'), *cmd[3:]],
+          {'NAN_AT_STEP': str(step)})
 
 
 def committed_steps(workdir) -> list[int]:
@@ -92,7 +103,7 @@ def restore(workdir, step=None, config=None):
 
   `config` gives the model's shapes (default: the tiny config's).
   """
-  abstract = encoders.abstract_pretrain_state(
+  abstract = pretrained.abstract_pretrain_state(
       config or tiny_config(''), NamedSharding(parallel.make_mesh(), P()))
   ckpts = checkpoints.Checkpoints(pathlib.Path(workdir) / 'checkpoints',
                                   read_only=True)

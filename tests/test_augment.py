@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from byol_skeleton import augment
-from byol_skeleton import skeletons
+from byol_skeleton.data import augment
+from byol_skeleton.data import skeletons
 from configs import ablations
 from configs import base
 

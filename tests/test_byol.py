@@ -8,10 +8,12 @@ import numpy as np
 import optax
 import pytest
 
-from byol_skeleton import byol
-from byol_skeleton import parallel
-from byol_skeleton import pretrain
-from byol_skeleton import schedules
+from byol_skeleton.model import build
+from byol_skeleton.model import heads
+from byol_skeleton.pretraining import byol
+from byol_skeleton.train import optimizers
+from byol_skeleton.train import parallel
+from byol_skeleton.train import schedules
 from configs import synthetic
 
 T, M, V, C = 8, 2, 25, 6
@@ -20,7 +22,7 @@ T, M, V, C = 8, 2, 25, 6
 @pytest.fixture(scope='module')
 def setup():
   config = synthetic.get_config('tiny')
-  net = byol.network_from_config(config)
+  net = build.byol_network(config)
   tx = optax.sgd(0.05, momentum=0.9)
   x = jnp.zeros((1, T, M, V, C))
   state = byol.init_state(net, tx, jax.random.key(0), x)
@@ -65,7 +67,7 @@ def test_symmetric_loss_matches_independent_forward_passes(setup):
     return np.asarray(net.apply(
         {'params': state.target_params,
          'batch_stats': state.target_batch_stats}, x, False,
-        method=byol.BYOLNetwork.project))
+        method=heads.BYOLNetwork.project))
 
   p1, upd = online(v1, state.online_batch_stats)
   p2, _ = online(v2, upd['batch_stats'])
@@ -251,7 +253,7 @@ def test_predictor_lr_scale_multiplies_only_the_predictors_steps(setup,
 
   def two_steps(scale):
     pc.predictor_lr_scale = scale
-    tx = pretrain.byol_optimizer(pc, lr)
+    tx = optimizers.byol_optimizer(pc, lr)
     opt_state, p, steps = tx.init(params), params, []
     for g in grads:
       update, opt_state = tx.update(g, opt_state, p)

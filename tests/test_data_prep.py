@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from byol_skeleton import skeletons
+from byol_skeleton.data import skeletons
 from data_prep import build
 from data_prep import ntu
 from data_prep import nw_ucla

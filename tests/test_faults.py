@@ -96,9 +96,9 @@ def test_kills_sigterm_and_nan_lose_nothing(tmp_path, data_dir):
       rc = _interrupt(cmd, workdir, log_path, sig, rng.uniform(0.0, 0.6))
       if sig == signal.SIGKILL:
         assert rc == -signal.SIGKILL
-      else:  # saves the step it reached (if not saved already) and exits 0
-        assert rc == 0, _log(log_path)[-3000:]
-        reached = re.search(r'SIGTERM received: saved step (\d+), exiting\.',
+      else:  # saves the step it reached (if not saved already), exits 143
+        assert rc == 128 + signal.SIGTERM, _log(log_path)[-3000:]
+        reached = re.search(r'SIGTERM received: saved step (\d+) in ',
                             _log(log_path))
         assert reached, _log(log_path)[-3000:]
         assert max(harness.committed_steps(workdir)) == int(reached[1])
@@ -117,20 +117,20 @@ def test_kills_sigterm_and_nan_lose_nothing(tmp_path, data_dir):
     # A NaN loss in the first step after resuming stops the run, one sentence.
     before = harness.leaves(harness.restore(workdir, last_good)[0])
     steps_before = harness.committed_steps(workdir)
-    nan_run = harness.run(
-        [*cmd, f'--config.pretrain.debug_nan_at_step={last_good}'])
+    nan_cmd, nan_env = harness.with_nan_at(cmd, last_good)
+    nan_run = harness.run(nan_cmd, **nan_env)
     assert nan_run.returncode == 2, nan_run.stderr[-3000:]
     message = harness.error_line(nan_run.stderr)
     assert re.match(
-        rf'the loss or the parameters became NaN or infinite \(loss \S+\) at '
-        rf'step {last_good + 1}, so the run stopped without saving it; the '
-        rf'last good checkpoint is step {last_good} in '
+        rf'pretrain: the loss or the parameters became NaN or infinite '
+        rf'\(loss \S+\) at step {last_good + 1}, so the run stopped without '
+        rf'saving it; the last good checkpoint is step {last_good} in '
         + re.escape(f'{workdir / "checkpoints"} ('), message), message
     assert harness.committed_steps(workdir) == steps_before
     after = harness.leaves(harness.restore(workdir, last_good)[0])
     assert all(np.array_equal(before[k], after[k]) for k in before)
 
-    # Resuming (hook off) finishes where the uninterrupted run does, bitwise.
+    # Resuming (no NaN fed) finishes where the uninterrupted run does, bitwise.
     final = harness.run(cmd)
     assert final.returncode == 0, final.stderr[-3000:]
     assert _wait(mismatch, mismatch_log) == 2, _log(mismatch_log)[-3000:]

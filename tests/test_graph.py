@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from byol_skeleton import graph
-from byol_skeleton import skeletons
+from byol_skeleton.data import skeletons
+from byol_skeleton.model import graph
 
 
 def bfs_distances(layout, source):

@@ -9,7 +9,8 @@ import pytest
 import tensorflow_datasets as tfds
 
 from byol_skeleton import errors
-from byol_skeleton import input_pipeline as ip
+from byol_skeleton.data import pipeline as ip
+from byol_skeleton.train import parallel
 from configs import base
 from data_prep import synthetic
 
@@ -271,11 +272,11 @@ def test_batch_larger_than_dataset_is_refused(data):
 
 
 def test_to_device_shards_the_batch_axis():
-  mesh = Mesh(np.asarray(jax.devices()), (ip.MESH_AXIS,))
+  mesh = Mesh(np.asarray(jax.devices()), (parallel.AXIS,))
   n = jax.device_count()
   batch = dict(x=np.arange(2 * n * 3, dtype=np.float32).reshape(2 * n, 3),
                mask=np.arange(2 * n) % 3 == 0)
-  out = ip.to_device(batch, mesh)
+  out = parallel.to_device(batch, mesh)
   for k, v in out.items():
     np.testing.assert_array_equal(np.asarray(v), batch[k])
     assert len(v.addressable_shards) == n

@@ -4,16 +4,17 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from byol_skeleton import graph
-from byol_skeleton import layers
-from byol_skeleton import models
-from byol_skeleton import skeletons
+from byol_skeleton.data import skeletons
+from byol_skeleton.model import graph
+from byol_skeleton.model import heads
+from byol_skeleton.model import layers
+from byol_skeleton.model import stgcn
 
 EPS = 1e-5
 
 
 def count_params(layout, channels, width=1.0):
-  model = models.STGCN(layout, width)
+  model = stgcn.STGCN(layout, width)
   x = jax.ShapeDtypeStruct((2, 16, 2, 25, channels), jnp.float32)
   variables = jax.eval_shape(
       lambda x: model.init(jax.random.key(0), x, False), x)
@@ -26,7 +27,7 @@ def test_parameter_count_matches_reference_stgcn(channels, expected):
 
 
 def test_bad_input_shape():
-  model = models.STGCN('ntu25', 0.125)
+  model = stgcn.STGCN('ntu25', 0.125)
   with pytest.raises(ValueError, match='V=25'):
     model.init(jax.random.key(0), jnp.zeros((2, 8, 2, 20, 3)), False)
 
@@ -40,7 +41,7 @@ def test_graph_conv_equals_reference_formulation():
   kernel = rng.normal(size=(k, c_in, c_out)).astype(np.float32)
   bias = rng.normal(size=(k, c_out)).astype(np.float32)
   adjacency = rng.uniform(size=(k, v, v)).astype(np.float32)
-  got = models._graph_conv(jnp.asarray(x), kernel, bias, adjacency)
+  got = stgcn._graph_conv(jnp.asarray(x), kernel, bias, adjacency)
   # Reference: 1x1 conv to K*C_out, split K, aggregate over joints.
   y = x @ kernel.transpose(1, 0, 2).reshape(c_in, k * c_out) + bias.reshape(-1)
   y = y.reshape(v, b, t, k, c_out)
@@ -104,7 +105,7 @@ def np_stgcn(x, params, stats, layout, partition, train, person_pool='all'):
   h = np_bn(h, params['data_bn'], stats['data_bn'], train)
   h = h.reshape(n * m, v, c, t).transpose(0, 2, 3, 1)  # (N*M, C, T, V)
   adjacency = graph.spatial_partition(skeletons.get_layout(layout), partition)
-  for i, (_, stride) in enumerate(models.BLOCKS):
+  for i, (_, stride) in enumerate(stgcn.BLOCKS):
     name = f'block{i + 1}'
     h = np_block(h, params[name], stats[name], adjacency, stride, i > 0, train)
   per_person = h.mean(axis=(2, 3)).reshape(n, m, -1)
@@ -142,7 +143,7 @@ def f32(tree):
 @pytest.mark.parametrize('partition', graph.PARTITIONS)
 def test_encoder_matches_numpy_reference(partition):
   layout, shape = 'ntu25', (2, 12, 2, 25, 6)
-  model = models.STGCN(layout, width=0.125, partition=partition)
+  model = stgcn.STGCN(layout, width=0.125, partition=partition)
   variables = random_variables(model, shape, seed=1)
   x = np.random.default_rng(2).normal(size=shape)
   got_eval, (got_train, _) = jax.jit(lambda v, x: (
@@ -157,7 +158,7 @@ def test_encoder_matches_numpy_reference(partition):
 
 def test_present_person_pool_matches_numpy_and_ignores_absent_persons():
   layout, shape = 'ntu25', (3, 12, 2, 25, 6)
-  model = models.STGCN(layout, width=0.125, person_pool='present')
+  model = stgcn.STGCN(layout, width=0.125, person_pool='present')
   variables = f32(random_variables(model, shape, seed=5))
   x = np.random.default_rng(6).normal(size=shape)
   x[0, :, 1] = 0.0  # sample 0: one person; samples 1, 2: two
@@ -172,17 +173,17 @@ def test_present_person_pool_matches_numpy_and_ignores_absent_persons():
   alone = model.apply(variables, x[:1, :, :1], False)
   np.testing.assert_allclose(model.apply(variables, x, False)[:1], alone,
                              rtol=1e-5, atol=1e-5)
-  reference = models.STGCN(layout, width=0.125, person_pool='all')
+  reference = stgcn.STGCN(layout, width=0.125, person_pool='all')
   assert not np.allclose(reference.apply(variables, x, False)[:1], alone,
                          atol=1e-3)
   with pytest.raises(ValueError, match='person_pool'):
-    models.STGCN(layout, person_pool='max').init(
+    stgcn.STGCN(layout, person_pool='max').init(
         jax.random.key(0), jnp.zeros((1, 4, 1, 25, 6)), False)
 
 
 def test_bfloat16_compute_close_to_float32():
   shape = (2, 12, 2, 25, 6)
-  model = models.STGCN('ntu25', width=0.125, dtype=jnp.bfloat16)
+  model = stgcn.STGCN('ntu25', width=0.125, dtype=jnp.bfloat16)
   variables = random_variables(model, shape, seed=3)
   x = np.random.default_rng(4).normal(size=shape)
   out, updates = jax.jit(lambda v, x: model.apply(
@@ -197,20 +198,20 @@ def test_bfloat16_compute_close_to_float32():
 @pytest.mark.parametrize('m', [1, 2])
 @pytest.mark.parametrize('width', [0.25, 1.0, 2.0])
 def test_output_shapes(layout, v, m, width):
-  model = models.STGCN(layout, width)
+  model = stgcn.STGCN(layout, width)
   x = jax.ShapeDtypeStruct((3, 20, m, v, 6), jnp.float32)
   out = jax.eval_shape(
       lambda x: model.init_with_output(jax.random.key(0), x, True)[0], x)
   assert out.shape == (3, round(256 * width))
-  assert models.block_channels(width)[-1] == round(256 * width)
+  assert stgcn.block_channels(width)[-1] == round(256 * width)
 
 
 # ---- Classifier and MLP head ------------------------------------------------
 
 def test_classifier_features_are_the_encoder():
   shape = (2, 10, 2, 25, 3)
-  clf = models.Classifier(7, 'ntu25', width=0.125)
-  encoder = models.STGCN('ntu25', width=0.125)
+  clf = heads.Classifier(7, dict(layout='ntu25', width=0.125))
+  encoder = stgcn.STGCN('ntu25', width=0.125)
   variables = f32(random_variables(clf, shape, seed=5))
   enc_vars = {c: v['encoder'] for c, v in variables.items()}
   assert (jax.tree.structure(enc_vars) ==
@@ -218,7 +219,7 @@ def test_classifier_features_are_the_encoder():
   x = np.random.default_rng(6).normal(size=shape)
   logits, feats, enc = jax.jit(lambda v, e, x: (
       clf.apply(v, x, False),
-      clf.apply(v, x, False, method=models.Classifier.features),
+      clf.apply(v, x, False, method=stgcn.Classifier.features),
       encoder.apply(e, x, False)))(variables, enc_vars, x)
   np.testing.assert_allclose(feats, enc, rtol=1e-6)
   head = variables['params']['head']
@@ -229,7 +230,7 @@ def test_classifier_features_are_the_encoder():
 
 def test_mlp_head_matches_numpy():
   x = np.random.default_rng(2).normal(size=(5, 6)).astype(np.float32)
-  head = models.MLPHead(hidden=8, out=3)
+  head = heads.MLPHead(hidden=8, out=3)
   variables = head.init(jax.random.key(0), x, False)
   out, _ = head.apply(variables, x, True, mutable=['batch_stats'])
   p = variables['params']
@@ -349,11 +350,11 @@ def test_graph_conv_hand_written_gradient_matches_einsum_autodiff():
     return (jnp.einsum('kvw,vbtc,kco->wbto', adjacency, x, kernel)
             + jnp.einsum('kvw,ko->wo', adjacency, bias)[:, None, None])
 
-  np.testing.assert_allclose(models._graph_conv(x, kernel, bias, adjacency),
+  np.testing.assert_allclose(stgcn._graph_conv(x, kernel, bias, adjacency),
                              reference(x, kernel, bias, adjacency),
                              rtol=1e-5, atol=1e-5)
   args = (x, kernel, bias, adjacency)
-  got = jax.grad(lambda *a: jnp.sum(g * models._graph_conv(*a)),
+  got = jax.grad(lambda *a: jnp.sum(g * stgcn._graph_conv(*a)),
                  argnums=(0, 1, 2, 3))(*args)
   want = jax.grad(lambda *a: jnp.sum(g * reference(*a)),
                   argnums=(0, 1, 2, 3))(*args)
@@ -371,8 +372,8 @@ def test_temporal_conv_both_implementations_match_numpy(t, stride):
   x, kernel, bias = (rng.normal(size=s).astype(np.float32)
                      for s in ((3, 2, t, 4), (9, 4, 5), (5,)))
   want = np_temporal_conv(x, kernel, bias, stride)
-  implementations = (models._temporal_conv_xla, models._temporal_conv_banded)
-  for conv in implementations + (models._temporal_conv,):
+  implementations = (stgcn._temporal_conv_xla, stgcn._temporal_conv_banded)
+  for conv in implementations + (stgcn._temporal_conv,):
     np.testing.assert_allclose(conv(x, kernel, bias, stride), want,
                                rtol=1e-4, atol=1e-4, err_msg=conv.__name__)
   g = rng.normal(size=want.shape).astype(np.float32)

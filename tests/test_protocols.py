@@ -6,31 +6,35 @@ checkpoint.
 """
 import json
 import pathlib
+import signal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from byol_skeleton import byol
-from byol_skeleton import checkpoints
-from byol_skeleton import classifier
-from byol_skeleton import distill
-from byol_skeleton import encoders
 from byol_skeleton import errors
-from byol_skeleton import evaluate
-from byol_skeleton import finetune
-from byol_skeleton import inference
-from byol_skeleton import input_pipeline
-from byol_skeleton import knn
-from byol_skeleton import linear
-from byol_skeleton import models
-from byol_skeleton import parallel
-from byol_skeleton import pretrain
-from byol_skeleton import spectrum
-from byol_skeleton import supervised
-from byol_skeleton import transfer
-from byol_skeleton import tsne
+from byol_skeleton.data import pipeline
+from byol_skeleton.evaluation import inference
+from byol_skeleton.evaluation import knn
+from byol_skeleton.evaluation import spectrum
+from byol_skeleton.model import build
+from byol_skeleton.model import stgcn
+from byol_skeleton.pretraining import byol
+from byol_skeleton.pretraining import pretrain
+from byol_skeleton.pretraining import pretrained as pretrained_run
+from byol_skeleton.protocols import classifier
+from byol_skeleton.protocols import distill
+from byol_skeleton.protocols import evaluate
+from byol_skeleton.protocols import finetune
+from byol_skeleton.protocols import knn as knn_mode
+from byol_skeleton.protocols import linear
+from byol_skeleton.protocols import supervised
+from byol_skeleton.protocols import transfer
+from byol_skeleton.protocols import tsne
+from byol_skeleton.train import checkpoints
+from byol_skeleton.train import optimizers
+from byol_skeleton.train import parallel
 from configs import synthetic as synthetic_config
 from data_prep import synthetic
 
@@ -124,7 +128,7 @@ def test_knn_votes_match_brute_force_numpy():
 
 def test_label_subset_class_balanced_and_reproducible(data_dir, tmp_path):
   config = tiny_config(data_dir)
-  labels = input_pipeline.read_metadata(config.data, 'train').label
+  labels = pipeline.read_metadata(config.data, 'train').label
   a, path = finetune.label_subset(config, 0.1, 3, tmp_path / 'a')
   b, _ = finetune.label_subset(config, 0.1, 3, tmp_path / 'b')
   c, _ = finetune.label_subset(config, 0.1, 4, tmp_path / 'c')
@@ -140,7 +144,7 @@ def test_label_subset_class_balanced_and_reproducible(data_dir, tmp_path):
 
 def test_frozen_encoder_gets_no_gradient_and_uses_running_stats(data_dir):
   config = tiny_config(data_dir)
-  net = classifier.network(config)
+  net = build.classifier(config)
   x = jax.random.normal(jax.random.key(0), (4, 16, 2, 25, 6))
   variables = jax.jit(net.init, static_argnames='train')(
       jax.random.key(1), x, train=False)
@@ -162,7 +166,7 @@ def test_frozen_encoder_gets_no_gradient_and_uses_running_stats(data_dir):
   assert any(np.any(np.asarray(g) != 0) for g in jax.tree.leaves(grads['head']))
   jax.tree.map(np.testing.assert_array_equal, stats, variables['batch_stats'])
   # Frozen logits = head on the inference-mode features, by hand.
-  features = jax.jit(encoders.encoder_module(config).apply,
+  features = jax.jit(build.encoder(config).apply,
                      static_argnums=2)(
       {'params': variables['params']['encoder'],
        'batch_stats': variables['batch_stats']['encoder']}, x, False)
@@ -185,12 +189,12 @@ def test_standardized_probe_is_linear_in_the_frozen_features(data_dir):
   at test (a fixed affine map), checked against numpy; the frozen encoder's
   statistics do not move, the feature statistics do (momentum 0.9)."""
   config = tiny_config(data_dir)
-  net = classifier.network(config, standardize_features=True)
+  net = build.classifier(config, standardize_features=True)
   x = jax.random.normal(jax.random.key(0), (8, 16, 2, 25, 6))
   variables = jax.jit(net.init, static_argnames='train')(
       jax.random.key(1), x, train=False)
   features = np.asarray(jax.jit(lambda v: net.apply(
-      v, x, False, method=models.Classifier.features))(variables), np.float64)
+      v, x, False, method=stgcn.Classifier.features))(variables), np.float64)
   head = {k: np.asarray(v, np.float64)
           for k, v in variables['params']['head'].items()}
   eps = 1e-5  # flax BatchNorm's default
@@ -227,10 +231,10 @@ def test_linear_augment_picks_the_probe_training_views(data_dir, pipeline):
   recipe = linear.recipe(config)
   assert recipe.augment == pipeline
   mesh = parallel.make_mesh()
-  txs, _ = classifier.optimizers(recipe, 1, 1)
+  txs, _ = classifier.make_optimizers(recipe, 1, 1)
   step = classifier.make_train_step(config, recipe, txs, mesh, False)
-  data = input_pipeline.EvalData(config, 'train', 64, drop_remainder=True)
-  batch = input_pipeline.to_device(next(iter(data)), mesh)
+  data = pipeline.EvalData(config, 'train', 64, drop_remainder=True)
+  batch = parallel.to_device(next(iter(data)), mesh)
 
   def head_after_step(seed):  # a fresh state each time: the step donates it
     state = classifier.init_state(config, recipe, txs, mesh)
@@ -249,7 +253,7 @@ def test_finetune_encoder_rate_follows_head_after_freeze():
       weight_decay=0.0, encoder_lr_scale=1e-3, freeze_fraction=1 / 3)
   total = 30
   assert r.freeze_steps(total) == 10
-  txs, lr = classifier.optimizers(r, 10, total)
+  txs, lr = classifier.make_optimizers(r, 10, total)
   params = {'w': jnp.ones(())}
   for part, expected in (('head', lr(10)), ('encoder', 1e-3 * lr(10))):
     # One plain-SGD step from zero momentum moves w by the rate times grad,
@@ -284,7 +288,7 @@ def test_linear_eval_freezes_encoder_and_learns(linear_run):
   # The probe's encoder is the pretrained one, bit for bit: no gradient and
   # no BN statistics reached it.
   state, _ = classifier.restore(config, workdir, linear.recipe(config))
-  encoder, _, _ = encoders.restore_pretrained(config, workdir,
+  encoder, _, _ = pretrained_run.restore_pretrained(config, workdir,
                                               parallel.make_mesh())
   jax.tree.map(np.testing.assert_array_equal, state.params['encoder'],
                encoder['params'])
@@ -335,11 +339,11 @@ def test_evaluate_reproduces_the_probe_on_any_device_count(linear_run):
 
 def test_knn_mode_and_monitor(pretrained):
   config, workdir = pretrained
-  results = knn.run(config, workdir)
+  results = knn_mode.run(config, workdir)
   saved = read_results(workdir, 'knn')
   assert saved['knn_top1'] == results['knn_top1'] == results['top1']
   assert 0.1 < results['knn_top1'] <= results['knn_top5'] <= 1
-  encoder, _, _ = encoders.restore_pretrained(config, workdir,
+  encoder, _, _ = pretrained_run.restore_pretrained(config, workdir,
                                               parallel.make_mesh())
   monitor = knn.KnnMonitor(config, parallel.make_mesh())
   assert monitor(encoder) == {'knn_top1': results['knn_top1'],
@@ -361,16 +365,16 @@ def test_pretraining_logs_knn_every_epoch(pretrained):
   assert [r['step'] for r in logged] == [0] + [
       steps_per_epoch * (e + 1) for e in range(config.pretrain.epochs)]
   assert [r['epoch'] for r in logged] == [0.0, 1.0, 2.0]
-  net = byol.network_from_config(config)
-  tx = pretrain.byol_optimizer(config.pretrain, lambda step: 0.0)
+  net = build.byol_network(config)
+  tx = optimizers.byol_optimizer(config.pretrain, lambda step: 0.0)
   initial = jax.jit(pretrain.init_fn(config, net, tx))(
       jax.random.key(config.seed))
-  at_init = knn.knn_accuracy(config, encoders.online_encoder(initial))
+  at_init = knn.knn_accuracy(config, byol.online_encoder(initial))
   assert (logged[0]['knn_top1'], logged[0]['knn_top5']) == (
       at_init['knn_top1'], at_init['knn_top5'])
   for r in logged:
     assert 0 <= r['knn_top1'] <= r['knn_top5'] <= 1
-  final = knn.run(config, workdir)
+  final = knn_mode.run(config, workdir)
   assert (logged[-1]['knn_top1'], logged[-1]['knn_top5'],
           logged[-1]['feature_rank']) == (
               final['knn_top1'], final['knn_top5'], final['feature_rank'])
@@ -392,20 +396,64 @@ def test_finetune_seeds_subsets_and_summary(finetuned):
   assert results['top1'] == pytest.approx(np.mean(top1))
   assert results['top1_std'] == pytest.approx(np.std(top1))
   assert read_results(workdir, 'finetune')['seeds'] == [0, 1]
-  labels = input_pipeline.read_metadata(config.data, 'train').label
+  labels = pipeline.read_metadata(config.data, 'train').label
   for seed, r in enumerate(per_seed):
     subset = json.loads(pathlib.Path(r['subset']).read_text())['indices']
     np.testing.assert_array_equal(
-        subset, input_pipeline.class_balanced_subset(labels, 0.02, seed))
+        subset, pipeline.class_balanced_subset(labels, 0.02, seed))
     assert r['train_examples'] == len(subset) == 20
   # After its frozen third the encoder trained (so did its BN statistics).
   state, _ = classifier.restore(config, workdir, finetune.recipe(
       config, 'finetune/seed_0'))
-  encoder, _, _ = encoders.restore_pretrained(config, workdir,
+  encoder, _, _ = pretrained_run.restore_pretrained(config, workdir,
                                               parallel.make_mesh())
   moved = jax.tree.map(lambda a, b: bool(np.any(np.asarray(a) != b)),
                        state.params['encoder'], encoder['params'])
   assert all(jax.tree.leaves(moved))
+
+
+def _sigterm_at(monkeypatch, step: int):
+  """SIGTERM while the training batch of `step` (0-based) is fetched."""
+  fetch = pipeline.EvalData.next_batch
+
+  def next_batch(data):
+    if data.get_state()['step'] == step:
+      signal.raise_signal(signal.SIGTERM)
+    return fetch(data)
+
+  monkeypatch.setattr(pipeline.EvalData, 'next_batch', next_batch)
+
+
+@pytest.mark.parametrize('mode', ['linear_eval', 'finetune'])
+def test_interrupted_protocol_saves_then_resumes_bitwise(
+    mode, linear_run, finetuned, tmp_path, monkeypatch):
+  """SIGTERM mid-run saves the step reached; the same call then ends where
+  the uninterrupted run (the fixtures') did, bit for bit."""
+  config, source, _ = linear_run if mode == 'linear_eval' else finetuned
+  config = config.copy_and_resolve_references()
+  config.eval.pretrained_workdir = str(source)
+  config.linear.random_baseline = False
+  config.finetune.seeds = 1
+  name, run, recipe, stop_at = {
+      # linear: between the saves at 20 and 40; finetune: 12 steps, the
+      # encoder unfrozen from step 4 on
+      'linear_eval': ('linear_eval', linear.run, linear.recipe, 25),
+      'finetune': ('finetune/seed_0', finetune.run, finetune.recipe, 6),
+  }[mode]
+  _sigterm_at(monkeypatch, stop_at - 1)
+  with pytest.raises(errors.Interrupted, match=f'saved step {stop_at} in '):
+    run(config, tmp_path)
+  monkeypatch.undo()
+  steps = checkpoints.Checkpoints(tmp_path / name / 'checkpoints',
+                                  read_only=True).all_steps()
+  assert max(steps) == stop_at
+  assert not (tmp_path / name / 'results.json').exists()
+  resumed = run(config, tmp_path)
+  want, _ = classifier.restore(config, source, recipe(config, name))
+  got, _ = classifier.restore(config, tmp_path, recipe(config, name))
+  assert int(got.step) == int(want.step) > stop_at
+  jax.tree.map(np.testing.assert_array_equal, got, want)
+  assert resumed['top1'] == read_results(source, name)['top1']
 
 
 def test_distill_student_from_finetuned_teacher(finetuned, tmp_path):
@@ -455,6 +503,14 @@ def test_transfer_checks_layouts_then_probes(pretrained, data_dir, tmp_path):
   config.eval.run = 'transfer'
   assert evaluate.run(config, tmp_path)['top1'] == pytest.approx(
       results['top1'])
+  # Fine-tuning (Table 6) trains on every training label of the target.
+  config.transfer.update(protocol='finetune', epochs=1, batch_size=64)
+  tuned = transfer.run(config, tmp_path / 'finetuned')
+  saved = read_results(tmp_path / 'finetuned', 'transfer/seed_0')
+  labels = pipeline.read_metadata(config.data, 'train').label
+  assert saved['fraction'] == 1.0
+  assert saved['train_examples'] == len(labels) == 1050
+  assert saved['steps'] == 1050 // 64 and tuned['top1'] == saved['top1']
 
 
 def test_tsne_plot(pretrained):

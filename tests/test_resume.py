@@ -6,10 +6,11 @@ import signal
 import numpy as np
 import pytest
 
-from byol_skeleton import checkpoints
 from byol_skeleton import errors
-from byol_skeleton import input_pipeline
-from byol_skeleton import pretrain
+from byol_skeleton.data import pipeline
+from byol_skeleton.pretraining import pretrain
+from byol_skeleton.train import checkpoints
+from byol_skeleton.train import parallel
 import pretrain_harness as harness
 
 STEPS = 6  # one and a half epochs of the smallest synthetic build
@@ -22,9 +23,12 @@ def data_dir(tmp_path_factory):
 
 
 def _losses(workdir) -> dict:
+  """step -> (loss, lr, tau), checking that each step was logged once."""
   lines = (workdir / 'pretrain' / 'metrics.jsonl').read_text().splitlines()
-  return {r['step']: (r['loss'], r['lr'], r['tau'])
-          for r in map(json.loads, lines)}
+  records = [r for r in map(json.loads, lines) if 'loss' in r]
+  steps = [r['step'] for r in records]
+  assert steps == sorted(set(steps)), steps
+  return {r['step']: (r['loss'], r['lr'], r['tau']) for r in records}
 
 
 @pytest.mark.slow
@@ -34,17 +38,18 @@ def test_interrupted_run_resumes_bitwise(tmp_path, data_dir, monkeypatch):
   reference = pretrain.run(config, tmp_path / 'reference')
 
   # SIGTERM while the batch of step STOP_AT is fetched: the run finishes that
-  # step, saves it and returns.
-  fetch = input_pipeline.PretrainData.next_batch
+  # step, saves it and raises errors.Interrupted.
+  fetch = pipeline.PretrainData.next_batch
 
   def next_batch(data):
     if data.get_state()['step'] == STOP_AT - 1:
       signal.raise_signal(signal.SIGTERM)
     return fetch(data)
 
-  monkeypatch.setattr(input_pipeline.PretrainData, 'next_batch', next_batch)
+  monkeypatch.setattr(pipeline.PretrainData, 'next_batch', next_batch)
   cut = tmp_path / 'interrupted'
-  assert pretrain.run(config, cut) is None
+  with pytest.raises(errors.Interrupted, match=f'saved step {STOP_AT} in '):
+    pretrain.run(config, cut)
   monkeypatch.undo()
   assert harness.committed_steps(cut) == [2, STOP_AT]
   _, data_state = harness.restore(cut, STOP_AT)
@@ -67,6 +72,15 @@ def test_interrupted_run_resumes_bitwise(tmp_path, data_dir, monkeypatch):
   # Every logged step of the resumed run (its log continues the first run's).
   assert _losses(cut) == _losses(tmp_path / 'reference')
 
+  # Restarting from an earlier step sets the later ones aside, cuts the log
+  # back to that step and ends where the uninterrupted run does.
+  again = pretrain.run(config, cut, checkpoint_step=4)
+  assert again['state_digests'] == reference['state_digests']
+  aside = list(tmp_path.glob('interrupted/checkpoints_after_4_*'))
+  assert [d.name for d in aside[0].iterdir()] == [str(STEPS)]
+  assert max(harness.committed_steps(cut)) == STEPS
+  assert _losses(cut) == _losses(tmp_path / 'reference')
+
   # The checkpoint restored into a wider model names what does not fit.
   wider = harness.tiny_config(data_dir)
   wider.model.width = 0.25
@@ -76,9 +90,18 @@ def test_interrupted_run_resumes_bitwise(tmp_path, data_dir, monkeypatch):
     harness.restore(cut, config=wider)
 
 
+@pytest.mark.parametrize('fields', [dict(steps_override=-1),
+                                    dict(steps_override=0, epochs=0)])
+def test_invalid_step_counts_are_config_errors(data_dir, tmp_path, fields):
+  config = harness.tiny_config(data_dir, **fields)
+  with pytest.raises(errors.UserError, match='expected a positive step count'):
+    pretrain.run(config, tmp_path)
+  assert not (tmp_path / 'checkpoints').exists()
+
+
 def test_batch_not_divisible_by_devices_names_field():
   with pytest.raises(errors.UserError,
                      match=r'^pretrain\.batch_size=12 is not divisible by the '
                            r'8 devices; use a multiple of 8\.$'):
-    pretrain.check_batch_size(12, 'pretrain.batch_size')
-  assert pretrain.check_batch_size(16, 'pretrain.batch_size') == 2
+    parallel.per_device_batch(12, 'pretrain.batch_size')
+  assert parallel.per_device_batch(16, 'pretrain.batch_size') == 2

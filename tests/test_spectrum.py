@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from byol_skeleton import spectrum
+from byol_skeleton.evaluation import spectrum
 
 
 def test_equal_spread_along_k_directions_has_rank_k():

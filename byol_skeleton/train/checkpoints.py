@@ -7,8 +7,10 @@ removed, never deleted file by file in place, where a kill would leave a
 listed but unreadable step.
 """
 import json
+import logging
 import pathlib
 import shutil
+import time
 
 import jax
 import numpy as np
@@ -19,8 +21,26 @@ from byol_skeleton import errors
 _TRASH = 'deleted'  # Orbax moves checkpoints it drops here; we empty it.
 
 
+class _QuietReadOnly(logging.Filter):
+  """Drops Orbax's warning that a manager opened to read is read only: every
+  evaluation opens one, and the terminal is for progress and results."""
+
+  def filter(self, record):
+    return not record.getMessage().startswith('Given directory is read only')
+
+
+logging.getLogger('absl').addFilter(_QuietReadOnly())
+
+
 class CheckpointMismatchError(errors.UserError):
   """A checkpoint does not fit the model the config describes."""
+
+
+def read_only_options() -> ocp.CheckpointManagerOptions:
+  """Options of a manager that only reads, with no saving policy set: Orbax
+  warns about each one it has to switch off."""
+  return ocp.CheckpointManagerOptions(read_only=True, create=False,
+                                      save_interval_steps=0)
 
 
 class Checkpoints:
@@ -29,10 +49,11 @@ class Checkpoints:
   def __init__(self, directory, keep: int = 3, keep_every: int | None = None,
                async_save: bool = True, read_only: bool = False):
     self.directory = pathlib.Path(directory).absolute()
-    options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, keep_period=keep_every or None,
-        enable_async_checkpointing=async_save, read_only=read_only,
-        create=not read_only, todelete_subdir=None if read_only else _TRASH)
+    options = (read_only_options() if read_only else
+               ocp.CheckpointManagerOptions(
+                   max_to_keep=keep, keep_period=keep_every or None,
+                   enable_async_checkpointing=async_save,
+                   todelete_subdir=_TRASH))
     # Handlers, not just item names: without them item_metadata() is empty
     # and a shape mismatch could not be named before restoring.
     self._manager = ocp.CheckpointManager(
@@ -82,6 +103,28 @@ class Checkpoints:
 
   def close(self):
     self._manager.close()
+
+
+def set_aside_after(directory, step: int) -> pathlib.Path | None:
+  """Moves the checkpoints after `step` out of `directory`, not deleting them.
+
+  Restarting from an earlier step (after a divergence, say) must not collide
+  with the later steps when it saves them again. They go to a sibling
+  directory named after the step and the time; returns it (None: nothing
+  was later). Call it before a Checkpoints opens `directory`, on process 0.
+  """
+  directory = pathlib.Path(directory)
+  later = sorted((d for d in directory.iterdir()
+                  if d.name.isdigit() and int(d.name) > step),
+                 key=lambda d: int(d.name)) if directory.is_dir() else []
+  if not later:
+    return None
+  aside = directory.with_name(
+      f'{directory.name}_after_{step}_{time.strftime("%Y%m%d-%H%M%S")}')
+  aside.mkdir()
+  for d in later:
+    d.rename(aside / d.name)  # atomic per step
+  return aside
 
 
 def _path_str(path) -> str:

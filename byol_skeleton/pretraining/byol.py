@@ -1,4 +1,4 @@
-"""BYOL for skeleton sequences: network, train state, loss and the update step.
+"""BYOL for skeleton sequences: train state, loss and the update step.
 
 Paper section 3.1: an online network (encoder, projector, predictor) learns to
 predict a target network's projection of another view; the target follows the
@@ -9,46 +9,14 @@ import functools
 from typing import Any, Callable
 
 import flax
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
 
-from byol_skeleton import models
-from byol_skeleton import parallel
+from byol_skeleton.model import heads
+from byol_skeleton.train import parallel
 
 TARGET_MODULES = ('encoder', 'projector')  # The target has no predictor.
-
-
-class BYOLNetwork(nn.Module):
-  """Encoder f, projector g and predictor q of the online network."""
-  encoder_kwargs: dict  # keyword arguments of models.STGCN
-  projector_hidden: int = 4096
-  projector_dim: int = 256
-  predictor_hidden: int = 4096
-
-  def setup(self):
-    self.encoder = models.STGCN(**self.encoder_kwargs)
-    self.projector = models.MLPHead(self.projector_hidden, self.projector_dim)
-    self.predictor = models.MLPHead(self.predictor_hidden, self.projector_dim)
-
-  def project(self, x, train: bool):
-    """z = g(f(x)): what the target network computes."""
-    return self.projector(self.encoder(x, train), train)
-
-  def __call__(self, x, train: bool):
-    """q(g(f(x))): the online prediction."""
-    return self.predictor(self.project(x, train), train)
-
-
-def network_from_config(config) -> BYOLNetwork:
-  m = config.model
-  encoder = dict(layout=config.data.layout, width=m.width,
-                 partition=m.partition, dropout=m.dropout,
-                 dtype=jnp.dtype(m.dtype), person_pool=m.person_pool)
-  return BYOLNetwork(encoder_kwargs=encoder, projector_hidden=m.projector_hidden,
-                     projector_dim=m.projector_dim,
-                     predictor_hidden=m.predictor_hidden)
 
 
 @flax.struct.dataclass
@@ -66,7 +34,7 @@ def _target_part(tree):
   return {k: tree[k] for k in TARGET_MODULES}
 
 
-def init_state(net: BYOLNetwork, tx: optax.GradientTransformation, rng,
+def init_state(net: heads.BYOLNetwork, tx: optax.GradientTransformation, rng,
                sample_input) -> TrainState:
   """Online and target start equal (BYOL's initialisation)."""
   init_rng, state_rng = jax.random.split(rng)
@@ -96,7 +64,7 @@ def ema(old, new, decay):
 
 
 def target_projections(target_params, target_batch_stats, view1, view2, *,
-                       net: BYOLNetwork):
+                       net: heads.BYOLNetwork):
   """The target's projections of both views, as constants.
 
   One forward pass over both views together: the target normalises with its
@@ -105,13 +73,13 @@ def target_projections(target_params, target_batch_stats, view1, view2, *,
   """
   z = net.apply({'params': target_params, 'batch_stats': target_batch_stats},
                 jnp.concatenate([view1, view2]), False,
-                method=BYOLNetwork.project)
+                method=heads.BYOLNetwork.project)
   z1, z2 = jnp.split(jax.lax.stop_gradient(z), 2)
   return z1, z2
 
 
 def online_loss(online_params, online_batch_stats, view, target, *,
-                net: BYOLNetwork):
+                net: heads.BYOLNetwork):
   """One view's half of eq. 2: mean regression loss of q(g(f(view))) onto the
   target's projection of the other view; aux = (batch_stats, batch moments)."""
   pred, updates = net.apply(
@@ -122,7 +90,7 @@ def online_loss(online_params, online_batch_stats, view, target, *,
 
 
 def byol_loss(online_params, online_batch_stats, target_params,
-              target_batch_stats, view1, view2, *, net: BYOLNetwork):
+              target_batch_stats, view1, view2, *, net: heads.BYOLNetwork):
   """Eq. 2 on one device; returns (loss, (online batch_stats, batch moments)).
 
   The target's outputs are constants (stop_gradient): differentiating with
@@ -142,7 +110,7 @@ def _average(a, b):
   return jax.tree.map(lambda u, v: (u + v) / 2, a, b)
 
 
-def byol_update(state: TrainState, view1, view2, *, net: BYOLNetwork,
+def byol_update(state: TrainState, view1, view2, *, net: heads.BYOLNetwork,
                 tx: optax.GradientTransformation, tau_fn: Callable,
                 bn_momentum_fn: Callable, axis_name=parallel.AXIS):
   """One BYOL step on already-augmented views; runs on one device.
@@ -188,3 +156,9 @@ def byol_update(state: TrainState, view1, view2, *, net: BYOLNetwork,
                              bn_momentum_fn(state.step)),
       opt_state=opt_state)
   return new_state, {'loss': loss, 'tau': tau}
+
+
+def online_encoder(state: TrainState) -> dict:
+  """Variables of the online encoder f_theta of a pretraining state."""
+  return {'params': state.online_params['encoder'],
+          'batch_stats': state.online_batch_stats['encoder']}

@@ -9,9 +9,9 @@ plain probe.
 `linear.random_baseline=True` also trains the same probe on a randomly
 initialised encoder (WORKDIR/linear_eval/random) and reports random_top1/5.
 """
-from byol_skeleton import classifier
-from byol_skeleton import encoders
-from byol_skeleton import parallel
+from byol_skeleton.pretraining import pretrained
+from byol_skeleton.protocols import classifier
+from byol_skeleton.train import parallel
 
 MODE = 'linear_eval'
 PAPER_BATCH = 256  # linear.lr is the rate at this batch.
@@ -36,8 +36,8 @@ def probe(config, workdir, encoder_variables, info: dict,
 
 def run(config, workdir, checkpoint_step=None):
   mesh = parallel.make_mesh()
-  variables, checkpoint, _ = encoders.restore_pretrained(
-      config, encoders.pretrained_workdir(config, workdir), mesh,
+  variables, checkpoint, _ = pretrained.restore_pretrained(
+      config, pretrained.pretrained_workdir(config, workdir), mesh,
       checkpoint_step)
   results = probe(config, workdir, variables,
                   {'pretrained_checkpoint': checkpoint})

@@ -1,4 +1,4 @@
-"""Weighted kNN accuracy of an encoder (Wu et al. 2018), as a mode or a monitor.
+"""Weighted kNN accuracy of an encoder (Wu et al. 2018), for the mode and the monitor.
 
 Train features vote for each test feature: its k most cosine-similar train
 features each give weight exp(similarity / T) to their class; the classes
@@ -7,21 +7,17 @@ un-augmented views (centre crop/loop). The similarity matrix is computed one
 block of test rows at a time, so memory stays (block, num_train).
 """
 import functools
-import pathlib
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from byol_skeleton import classifier
-from byol_skeleton import encoders
-from byol_skeleton import inference
-from byol_skeleton import input_pipeline
-from byol_skeleton import metrics
-from byol_skeleton import parallel
-from byol_skeleton import spectrum
+from byol_skeleton.data import pipeline
+from byol_skeleton.evaluation import inference
+from byol_skeleton.evaluation import spectrum
+from byol_skeleton.model import build
+from byol_skeleton.train import parallel
 
-MODE = 'knn'
 BLOCK = 256  # Test rows per similarity block.
 
 
@@ -53,7 +49,7 @@ def knn_votes(train_features, train_labels, test_features, num_classes: int,
 
 def feature_fn(config, mesh):
   """A predict function of the encoder's features on test-time views."""
-  encoder = encoders.encoder_module(config)
+  encoder = build.encoder(config)
   return inference.make_predict_fn(lambda v, x: encoder.apply(v, x, False),
                                    config, mesh)
 
@@ -68,14 +64,14 @@ class KnnMonitor:
   def __init__(self, config, mesh, progress: bool = False):
     self.config, self.mesh, self.progress = config, mesh, progress
     self.features = feature_fn(config, mesh)
-    self.train_data = input_pipeline.EvalData(config, 'train',
+    self.train_data = pipeline.EvalData(config, 'train',
                                               config.eval.batch_size)
-    self.test_data = input_pipeline.EvalData(config, 'test',
+    self.test_data = pipeline.EvalData(config, 'test',
                                              config.eval.batch_size)
 
   def __call__(self, encoder_variables) -> dict:
     """{'knn_top1', 'knn_top5', 'feature_rank'} of {'params', 'batch_stats'}
-    of models.STGCN; feature_rank: spectrum.effective_rank of the test
+    of stgcn.STGCN; feature_rank: spectrum.effective_rank of the test
     features."""
     train_f, train_y = inference.predict(self.features, encoder_variables,
                                          self.train_data, self.mesh,
@@ -96,21 +92,3 @@ def knn_accuracy(config, encoder_variables, mesh=None, progress=False) -> dict:
   """One-off KnnMonitor call (a monitor reuses its KnnMonitor instead)."""
   return KnnMonitor(config, mesh or parallel.make_mesh(),
                     progress)(encoder_variables)
-
-
-def run(config, workdir, checkpoint_step=None):
-  mesh = parallel.make_mesh()
-  variables, checkpoint, _ = encoders.restore_pretrained(
-      config, encoders.pretrained_workdir(config, workdir), mesh,
-      checkpoint_step)
-  results = {**knn_accuracy(config, variables, mesh, progress=True),
-             'k': config.knn.k,
-             'temperature': config.knn.temperature,
-             'pretrained_checkpoint': checkpoint}
-  # Classifier-style keys, so scripts read every mode the same way.
-  results['top1'], results['top5'] = results['knn_top1'], results['knn_top5']
-  log = metrics.MetricsLog(workdir / MODE, enabled=jax.process_index() == 0)
-  log.write(int(pathlib.Path(checkpoint).name), knn_top1=results['top1'],
-            knn_top5=results['top5'], feature_rank=results['feature_rank'])
-  classifier.write_results(workdir / MODE, results, config)
-  return results

@@ -6,8 +6,9 @@ after a frozen period, the encoder at a fraction of the head's rate), the loss
 (cross-entropy on labels, or a teacher's logits), the optimizer and schedule,
 and the examples. The step is pretrain's: jit(shard_map) over the 'batch' mesh
 axis, gradients and BN statistics averaged over devices, normalisation per
-device. Checkpoints go to WORKDIR/<recipe.name>/checkpoints; rerunning
-resumes; a finished run is only evaluated again.
+device. train/loop.py runs the steps; checkpoints go to
+WORKDIR/<recipe.name>/checkpoints; rerunning resumes; a finished run is only
+evaluated again.
 
 "Frozen" is strict: the encoder runs in inference mode (BN with its running
 statistics, no dropout) outside the differentiated function, so no gradient
@@ -15,7 +16,6 @@ reaches it and none of its variables change. Fine-tuning's frozen first third
 is therefore a linear probe.
 """
 import dataclasses
-import math
 import pathlib
 from typing import Any, Callable
 
@@ -26,19 +26,19 @@ from jax.sharding import PartitionSpec as P
 import jax.numpy as jnp
 import numpy as np
 import optax
-import tqdm
 
-from byol_skeleton import augment
-from byol_skeleton import checkpoints
-from byol_skeleton import encoders
 from byol_skeleton import errors
-from byol_skeleton import inference
-from byol_skeleton import input_pipeline
-from byol_skeleton import metrics
-from byol_skeleton import models
-from byol_skeleton import parallel
-from byol_skeleton import pretrain
-from byol_skeleton import schedules
+from byol_skeleton.data import augment
+from byol_skeleton.data import pipeline
+from byol_skeleton.evaluation import inference
+from byol_skeleton.model import build
+from byol_skeleton.model import heads
+from byol_skeleton.train import checkpoints
+from byol_skeleton.train import loop
+from byol_skeleton.train import metrics
+from byol_skeleton.train import optimizers
+from byol_skeleton.train import parallel
+from byol_skeleton.train import schedules
 
 PARTS = ('encoder', 'head')
 
@@ -76,8 +76,8 @@ class Recipe:
   loss: Callable = cross_entropy  # (logits, targets) -> scalar
   width: float | None = None  # Encoder width; None = config.model.width.
   augment: str = 'conservative'  # Training views (sections 4.3, 4.4).
-  optimizer: str = 'sgd'  # pretrain.make_optimizer reads this, as pc.optimizer.
-  standardize_features: bool = False  # see models.Classifier
+  optimizer: str = 'sgd'  # one of optimizers.OPTIMIZERS
+  standardize_features: bool = False  # see heads.Classifier
 
   def freeze_steps(self, total_steps: int) -> int:
     if self.encoder_lr_scale is None:
@@ -99,20 +99,12 @@ def cosine(peak, _, total_steps):
   return optax.cosine_decay_schedule(peak, total_steps)
 
 
-def network(config, width: float | None = None,
-            standardize_features: bool = False) -> models.Classifier:
-  """The config's classifier: STGCN ('encoder') + Dense ('head')."""
-  return models.Classifier(num_classes=config.data.num_classes,
-                           standardize_features=standardize_features,
-                           **encoders.encoder_kwargs(config, width))
-
-
-def recipe_network(config, recipe: Recipe) -> models.Classifier:
+def recipe_network(config, recipe: Recipe) -> heads.Classifier:
   """The network a recipe trains (and its checkpoints hold)."""
-  return network(config, recipe.width, recipe.standardize_features)
+  return build.classifier(config, recipe.width, recipe.standardize_features)
 
 
-def apply(net: models.Classifier, variables, x, *, train: bool,
+def apply(net: heads.Classifier, variables, x, *, train: bool,
           train_encoder: bool = False, dropout_key=None):
   """(logits, batch_stats) of the classifier on network inputs x.
 
@@ -125,9 +117,9 @@ def apply(net: models.Classifier, variables, x, *, train: bool,
                                 rngs={'dropout': dropout_key})
     return logits, updates['batch_stats']
   features = jax.lax.stop_gradient(
-      net.apply(variables, x, False, method=models.Classifier.features))
+      net.apply(variables, x, False, method=heads.Classifier.features))
   logits, updates = net.apply(variables, features, train,
-                              method=models.Classifier.classify,
+                              method=heads.Classifier.classify,
                               mutable=['batch_stats'])
   return logits, {**variables['batch_stats'], **updates['batch_stats']}
 
@@ -136,17 +128,19 @@ def variables_of(state: ClassifierState) -> dict:
   return {'params': state.params, 'batch_stats': state.batch_stats}
 
 
-def optimizers(recipe: Recipe, steps_per_epoch: int, total_steps: int):
+def make_optimizers(recipe: Recipe, steps_per_epoch: int, total_steps: int):
   """({part: optax transformation}, head learning-rate schedule)."""
   lr = recipe.schedule(recipe.lr * recipe.batch_size / recipe.reference_batch,
                        steps_per_epoch, total_steps)
-  txs = {'head': pretrain.make_optimizer(recipe, lr)}
+  make = lambda rate: optimizers.make_optimizer(
+      recipe.optimizer, rate, recipe.momentum, recipe.weight_decay)
+  txs = {'head': make(lr)}
   if recipe.trains_encoder():
     # The encoder's optimizer counts from its unfreezing; its rate is the
     # head's at the same global step, scaled (section 4.4).
     frozen = recipe.freeze_steps(total_steps)
-    txs['encoder'] = pretrain.make_optimizer(
-        recipe, lambda count: recipe.encoder_lr_scale * lr(count + frozen))
+    txs['encoder'] = make(
+        lambda count: recipe.encoder_lr_scale * lr(count + frozen))
   return txs, lr
 
 
@@ -156,7 +150,7 @@ def init_state(config, recipe: Recipe, txs, mesh, encoder_variables=None):
 
   def init(key, encoder_variables):
     k_init, k_state = jax.random.split(key)
-    variables = net.init(k_init, pretrain.sample_input(config), train=False)
+    variables = net.init(k_init, build.sample_input(config), train=False)
     params, stats = variables['params'], variables['batch_stats']
     if encoder_variables is not None:
       params = {**params, 'encoder': encoder_variables['params']}
@@ -172,7 +166,7 @@ def init_state(config, recipe: Recipe, txs, mesh, encoder_variables=None):
 
 def abstract_state(config, recipe: Recipe, mesh):
   """Shapes and shardings of a recipe's state, for restoring it."""
-  txs, _ = optimizers(recipe, 1, 1)
+  txs, _ = make_optimizers(recipe, 1, 1)
   shapes = jax.eval_shape(lambda: init_state(config, recipe, txs, mesh))
   return checkpoints.abstract_like(shapes, NamedSharding(mesh, P()))
 
@@ -231,7 +225,7 @@ def evaluate(config, recipe: Recipe, variables, mesh, split: str = 'test'):
   net = recipe_network(config, recipe)
   predict_fn = inference.make_predict_fn(
       lambda v, x: apply(net, v, x, train=False)[0], config, mesh)
-  data = input_pipeline.EvalData(config, split, config.eval.batch_size)
+  data = pipeline.EvalData(config, split, config.eval.batch_size)
   return inference.predict(predict_fn, variables, data, mesh, desc=split)
 
 
@@ -252,59 +246,39 @@ def train(config, workdir, recipe: Recipe, *, encoder_variables=None,
   out = run_dir(workdir, recipe)
   mesh = parallel.make_mesh()
   field = recipe.name.split('/')[0]
-  pretrain.check_batch_size(recipe.batch_size, f'{field} batch_size')
-  data = input_pipeline.EvalData(
+  parallel.per_device_batch(recipe.batch_size, f'{field} batch_size')
+  data = pipeline.EvalData(
       config, 'train', recipe.batch_size, shuffle=True, repeat=True,
       drop_remainder=True, indices=indices)
   total = recipe.epochs * data.steps_per_epoch
   frozen_steps = recipe.freeze_steps(total)
-  txs, lr = optimizers(recipe, data.steps_per_epoch, total)
+  txs, lr = make_optimizers(recipe, data.steps_per_epoch, total)
 
   ckpts = checkpoints.Checkpoints(out / 'checkpoints', keep=2)
-  start = ckpts.latest_step()
-  if start is None:
-    state = init_state(config, recipe, txs, mesh, encoder_variables)
-  else:
-    state, data_state, _ = ckpts.restore(abstract_state(config, recipe, mesh),
-                                         start)
-    data.set_state(data_state)
-  step = int(state.step)
+  state = loop.restore_or_init(
+      ckpts, lambda: init_state(config, recipe, txs, mesh, encoder_variables),
+      lambda: abstract_state(config, recipe, mesh), data)
   teacher_net, teacher_variables = teacher or (None, {})
   steps = {}  # compiled lazily: a linear probe never builds the full step
 
-  def step_fn(train_encoder):
+  def step_fn(state, batch, step):
+    train_encoder = step >= frozen_steps
     if train_encoder not in steps:
       steps[train_encoder] = make_train_step(config, recipe, txs, mesh,
                                              train_encoder, teacher_net)
-    return steps[train_encoder]
+    return steps[train_encoder](state, batch, teacher_variables)
 
-  main_process = jax.process_index() == 0
-  log = metrics.MetricsLog(out, enabled=main_process)
-  every_log, every_save = (config.eval.log_every_steps,
-                           config.eval.checkpoint_every_steps)
-  bar = tqdm.tqdm(total=total, initial=step, desc=recipe.name, unit='step',
-                  disable=not main_process, dynamic_ncols=True)
-  while step < total:
-    batch = input_pipeline.to_device(data.next_batch(), mesh)
-    state, step_metrics = step_fn(step >= frozen_steps)(state, batch,
-                                                         teacher_variables)
-    step += 1
-    if step % every_log == 0 or step == total:
-      loss = float(step_metrics['loss'])
-      if not math.isfinite(loss):
-        raise errors.UserError(
-            f'{recipe.name}: loss became {loss} at step {step}; lower the '
-            f'learning rate. Last checkpoint: {ckpts.latest_step()} in '
-            f'{ckpts.directory}.')
-      log.write(step, loss=loss, lr=float(lr(step - 1)),
-                epoch=step / data.steps_per_epoch)
-      bar.set_postfix(loss=f'{loss:.4f}')
-    if step % every_save == 0 or step == total:
-      ckpts.save(step, state, config, data.get_state())
-    bar.update(1)
-  bar.close()
+  log = metrics.MetricsLog(out, enabled=jax.process_index() == 0)
+  outcome = loop.train(
+      state, name=recipe.name, step_fn=step_fn, data=data, mesh=mesh,
+      ckpts=ckpts, config=config, total_steps=total,
+      log_every=config.eval.log_every_steps,
+      save_every=config.eval.checkpoint_every_steps,
+      scalars=lambda step, _, __: dict(lr=float(lr(step - 1)),
+                                       epoch=step / data.steps_per_epoch),
+      advice='lower the learning rate', log=log)
+  state, step = outcome.state, outcome.step
   data.close()
-  ckpts.wait()
   ckpts.close()
 
   logits, labels = evaluate(config, recipe, variables_of(state), mesh)
@@ -322,11 +296,12 @@ def write_results(directory, results: dict, config) -> None:
     metrics.write_results(directory, results, config)
 
 
-def seeds(config) -> range:
-  """The label-subset seeds of finetune (and of distill's teachers)."""
-  fc = config.finetune
+def seeds(config, section: str = 'finetune') -> range:
+  """The label-subset seeds of finetune (and of distill's teachers), or of
+  transfer."""
+  fc = config[section]
   if fc.seeds < 1:
-    raise errors.UserError(f'finetune.seeds={fc.seeds}; expected >= 1.')
+    raise errors.UserError(f'{section}.seeds={fc.seeds}; expected >= 1.')
   return range(fc.seed, fc.seed + fc.seeds)
 
 

@@ -11,16 +11,16 @@ import pathlib
 import jax
 import numpy as np
 
-from byol_skeleton import classifier
-from byol_skeleton import distill
 from byol_skeleton import errors
-from byol_skeleton import finetune
-from byol_skeleton import inference
-from byol_skeleton import linear
-from byol_skeleton import metrics
-from byol_skeleton import parallel
-from byol_skeleton import supervised
-from byol_skeleton import transfer
+from byol_skeleton.evaluation import inference
+from byol_skeleton.protocols import classifier
+from byol_skeleton.protocols import distill
+from byol_skeleton.protocols import finetune
+from byol_skeleton.protocols import linear
+from byol_skeleton.protocols import supervised
+from byol_skeleton.protocols import transfer
+from byol_skeleton.train import metrics
+from byol_skeleton.train import parallel
 
 MODE = 'evaluate'
 RECIPES = {linear.MODE: linear.recipe, finetune.MODE: finetune.recipe,

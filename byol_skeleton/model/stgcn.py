@@ -1,4 +1,4 @@
-"""ST-GCN encoder (Yan et al. 2018), MLP heads and a linear classifier.
+"""The ST-GCN encoder (Yan et al. 2018).
 
 Internal activation layout: (V, B, T, C) with B = N * M (persons folded into
 the batch), joints outermost. Why: the hot ops become plain matmuls/convs on
@@ -23,9 +23,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from byol_skeleton import graph
-from byol_skeleton import layers
-from byol_skeleton import skeletons
+from byol_skeleton.data import skeletons
+from byol_skeleton.model import graph
+from byol_skeleton.model import layers
 
 # (output channels at width 1, temporal stride) of the 10 ST-GCN blocks.
 BLOCKS = ((64, 1), (64, 1), (64, 1), (64, 1), (128, 2), (128, 1), (128, 1),
@@ -251,63 +251,3 @@ class STGCN(nn.Module):
     h = jnp.mean(h.astype(jnp.float32), axis=(0, 2)).reshape(n, m, -1)
     return (jnp.einsum('nmc,nm->nc', h, weights)
             / jnp.maximum(weights.sum(axis=1), 1.0)[:, None])
-
-
-class MLPHead(nn.Module):
-  """Dense -> BN -> ReLU -> Dense: BYOL's projector and predictor."""
-  hidden: int
-  out: int
-  dtype: Any = jnp.float32
-  bn_momentum: float = 0.9
-
-  @nn.compact
-  def __call__(self, x, train: bool):
-    x = nn.Dense(self.hidden, dtype=self.dtype)(x)
-    x = layers.BatchNorm(self.bn_momentum, dtype=self.dtype)(x, not train)
-    return nn.Dense(self.out, dtype=self.dtype)(nn.relu(x))
-
-
-class Classifier(nn.Module):
-  """STGCN encoder + Dense(num_classes).
-
-  Parameters live under 'encoder' (exactly an STGCN's tree, so pretrained
-  encoder variables drop in) and 'head'. `__call__` returns logits;
-  `model.apply(variables, x, train, method=Classifier.features)` returns the
-  encoder's features (N, block_channels(width)[-1]) and
-  `method=Classifier.classify` the logits of given features.
-
-  standardize_features: the head sees the features through a BatchNorm
-  without scale or shift (batch statistics in training, running ones at test;
-  statistics under 'feature_norm'). At test time that is a fixed affine map,
-  so the head stays a linear classifier of the features, but its learning
-  rate no longer depends on the encoder's feature scale.
-  """
-  num_classes: int
-  layout: str
-  width: float = 1.0
-  partition: str = 'reference'
-  dropout: float = 0.0
-  dtype: Any = jnp.float32
-  bn_momentum: float = 0.9
-  person_pool: str = 'all'
-  standardize_features: bool = False
-
-  def setup(self):
-    self.encoder = STGCN(self.layout, self.width, self.partition, self.dropout,
-                         self.dtype, self.bn_momentum, self.person_pool)
-    if self.standardize_features:
-      self.feature_norm = nn.BatchNorm(momentum=self.bn_momentum,
-                                       use_scale=False, use_bias=False)
-    self.head = nn.Dense(self.num_classes)
-
-  def features(self, x, train: bool):
-    return self.encoder(x, train)
-
-  def classify(self, features, train: bool):
-    if self.standardize_features:
-      features = self.feature_norm(features.astype(jnp.float32),
-                                   use_running_average=not train)
-    return self.head(features)
-
-  def __call__(self, x, train: bool):
-    return self.classify(self.features(x, train), train)

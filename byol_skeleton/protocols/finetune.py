@@ -12,17 +12,18 @@ import pathlib
 
 import jax
 
-from byol_skeleton import classifier
-from byol_skeleton import encoders
-from byol_skeleton import input_pipeline
-from byol_skeleton import parallel
+from byol_skeleton.data import pipeline
+from byol_skeleton.pretraining import pretrained
+from byol_skeleton.protocols import classifier
+from byol_skeleton.train import parallel
 
 MODE = 'finetune'
 PAPER_BATCH = 8  # finetune.lr is the rate at this batch.
 
 
-def recipe(config, name: str) -> classifier.Recipe:
-  fc = config.finetune
+def recipe(config, name: str, section: str = MODE) -> classifier.Recipe:
+  """The recipe of config.<section>: finetune, or transfer (section 4.5)."""
+  fc = config[section]
   return classifier.Recipe(
       name=name, epochs=fc.epochs, batch_size=fc.batch_size, lr=fc.lr,
       reference_batch=PAPER_BATCH, schedule=classifier.cosine,
@@ -36,21 +37,24 @@ def label_subset(config, fraction: float, seed: int, directory):
 
   Also written to DIRECTORY/subset.json; returns (indices, that path).
   """
-  labels = input_pipeline.read_metadata(config.data, 'train').label
-  indices = input_pipeline.class_balanced_subset(labels, fraction, seed)
+  labels = pipeline.read_metadata(config.data, 'train').label
+  indices = pipeline.class_balanced_subset(labels, fraction, seed)
   if jax.process_index() == 0:
-    input_pipeline.save_subset(directory, indices, fraction=fraction,
+    pipeline.save_subset(directory, indices, fraction=fraction,
                                seed=seed)
   return indices, str(pathlib.Path(directory) / 'subset.json')
 
 
 def finetune(config, workdir, encoder_variables, info: dict,
              mode: str = MODE) -> dict:
-  """Fine-tunes from `encoder_variables` once per subset seed; the summary."""
-  fraction = config.finetune.fraction
+  """Fine-tunes from `encoder_variables` once per subset seed; the summary.
+
+  mode: 'finetune', or 'transfer', whose config section has the same fields.
+  """
+  fraction = config[mode].fraction
   per_seed = {}
-  for seed in classifier.seeds(config):
-    r = recipe(config, classifier.seed_name(mode, seed))
+  for seed in classifier.seeds(config, mode):
+    r = recipe(config, classifier.seed_name(mode, seed), mode)
     indices, subset = label_subset(config, fraction, seed,
                                    classifier.run_dir(workdir, r))
     per_seed[seed] = classifier.train(
@@ -62,8 +66,8 @@ def finetune(config, workdir, encoder_variables, info: dict,
 
 
 def run(config, workdir, checkpoint_step=None):
-  variables, checkpoint, _ = encoders.restore_pretrained(
-      config, encoders.pretrained_workdir(config, workdir),
+  variables, checkpoint, _ = pretrained.restore_pretrained(
+      config, pretrained.pretrained_workdir(config, workdir),
       parallel.make_mesh(), checkpoint_step)
   return finetune(config, workdir, variables,
                   {'pretrained_checkpoint': checkpoint})

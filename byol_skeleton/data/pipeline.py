@@ -18,7 +18,7 @@ Reading is random access (`tfds.data_source`), so memory holds only the
 per-example metadata (a few integers each), never the dataset. One background
 thread builds the next batches; data.worker_count > 0 builds them in grain
 worker processes instead, which was slower on the 2-core development machine
-(benchmarks/input_pipeline.py) and may pay off on hosts with many cores.
+(benchmarks/pipeline.py) and may pay off on hosts with many cores.
 """
 import dataclasses
 import functools
@@ -30,16 +30,13 @@ import sys
 from absl import flags
 import grain
 import jax
-from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec as P
 import numpy as np
 import tensorflow_datasets as tfds
 from tensorflow_datasets.core import example_parser
 
 from byol_skeleton import errors
-from byol_skeleton import skeletons
+from byol_skeleton.data import skeletons
 
-MESH_AXIS = 'batch'
 # Batches read ahead by the background thread; each holds a whole batch.
 _PREFETCH = 2
 
@@ -455,14 +452,3 @@ class EvalData(_Loader):
     if self._repeat:
       return self
     return self._iterator(0)
-
-
-def to_device(batch: dict, mesh) -> dict:
-  """Host batch -> global arrays sharded over the mesh's 'batch' axis.
-
-  Every process passes its own share; the global batch is their concatenation
-  in process order.
-  """
-  sharding = NamedSharding(mesh, P(MESH_AXIS))
-  return jax.tree.map(
-      lambda x: jax.make_array_from_process_local_data(sharding, x), batch)

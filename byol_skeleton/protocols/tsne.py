@@ -10,14 +10,14 @@ import jax
 import numpy as np
 from sklearn import manifold
 
-from byol_skeleton import classifier
-from byol_skeleton import encoders
-from byol_skeleton import inference
-from byol_skeleton import input_pipeline
-from byol_skeleton import knn
-from byol_skeleton import metrics
-from byol_skeleton import parallel
-from byol_skeleton import spectrum
+from byol_skeleton.data import pipeline
+from byol_skeleton.evaluation import inference
+from byol_skeleton.evaluation import knn
+from byol_skeleton.evaluation import spectrum
+from byol_skeleton.pretraining import pretrained
+from byol_skeleton.protocols import classifier
+from byol_skeleton.train import metrics
+from byol_skeleton.train import parallel
 
 MODE = 'tsne'
 
@@ -55,12 +55,12 @@ def plot(embedding, labels, classes, path, title: str):
 def run(config, workdir, checkpoint_step=None):
   tc = config.tsne
   mesh = parallel.make_mesh()
-  variables, checkpoint, _ = encoders.restore_pretrained(
-      config, encoders.pretrained_workdir(config, workdir), mesh,
+  variables, checkpoint, _ = pretrained.restore_pretrained(
+      config, pretrained.pretrained_workdir(config, workdir), mesh,
       checkpoint_step)
   features, labels = inference.predict(
       knn.feature_fn(config, mesh), variables,
-      input_pipeline.EvalData(config, 'test', config.eval.batch_size), mesh,
+      pipeline.EvalData(config, 'test', config.eval.batch_size), mesh,
       desc='features')
   classes, keep = pick_examples(labels, tc.num_classes, tc.max_per_class,
                                 tc.seed)

@@ -5,8 +5,8 @@ weight decay 3e-4, lr 0.0125 times 0.1 at epochs 56 and 70, conservative
 augmentation. supervised.fraction < 1 trains on the class-balanced label
 subset of finetune.seed (the baseline rows of Tables 3-4).
 """
-from byol_skeleton import classifier
-from byol_skeleton import finetune
+from byol_skeleton.protocols import classifier
+from byol_skeleton.protocols import finetune
 
 MODE = 'supervised'
 PAPER_BATCH = 8  # supervised.lr is the rate at this batch.

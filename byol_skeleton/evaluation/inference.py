@@ -15,9 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 import tqdm
 
-from byol_skeleton import augment
-from byol_skeleton import input_pipeline
-from byol_skeleton import parallel
+from byol_skeleton.data import augment
+from byol_skeleton.train import parallel
 
 
 def make_predict_fn(apply_fn: Callable, config, mesh):
@@ -51,7 +50,7 @@ def predict(predict_fn, variables, batches: Iterable[dict], mesh,
   for batch in tqdm.tqdm(batches, desc=desc, unit='batch', leave=False,
                          disable=not desc or jax.process_index() != 0):
     out, label, mask = multihost_utils.process_allgather(
-        predict_fn(variables, input_pipeline.to_device(batch, mesh)),
+        predict_fn(variables, parallel.to_device(batch, mesh)),
         tiled=True)
     mask = mask.astype(bool)
     outputs.append(np.asarray(out, np.float32)[mask])

@@ -15,9 +15,9 @@ import pathlib
 import jax
 import optax
 
-from byol_skeleton import classifier
 from byol_skeleton import errors
-from byol_skeleton import finetune
+from byol_skeleton.protocols import classifier
+from byol_skeleton.protocols import finetune
 
 MODE = 'distill'
 PAPER_BATCH = 256  # distill.lr is the rate at this batch.

@@ -54,7 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import signal
 
-from byol_skeleton.skeletons import Layout, get_layout
+from byol_skeleton.data.skeletons import Layout, get_layout
 
 PIPELINES = ('aggressive', 'conservative', 'none')
 TEMPORAL_VIEWS = ('crop', 'resize')

@@ -1,8 +1,11 @@
 """Data parallelism with pmap semantics: a per-device function over a 1-D mesh."""
 import jax
 from jax.sharding import Mesh
+from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 import numpy as np
+
+from byol_skeleton import errors
 
 AXIS = 'batch'  # The mesh axis every step is mapped over.
 
@@ -28,3 +31,24 @@ def data_parallel(per_device_fn, mesh: Mesh, num_batch_args: int = 1,
       in_specs=((P(),) + (P(AXIS),) * num_batch_args +
                 (P(),) * num_replicated_args),
       out_specs=(P(), P()), check_vma=False)
+
+
+def per_device_batch(batch_size: int, field: str) -> int:
+  """The per-device batch; a global batch must split evenly over devices."""
+  n = jax.device_count()
+  if batch_size % n:
+    raise errors.UserError(
+        f'{field}={batch_size} is not divisible by the {n} devices; '
+        f'use a multiple of {n}.')
+  return batch_size // n
+
+
+def to_device(batch: dict, mesh) -> dict:
+  """Host batch -> global arrays sharded over the mesh's 'batch' axis.
+
+  Every process passes its own share; the global batch is their concatenation
+  in process order.
+  """
+  sharding = NamedSharding(mesh, P(AXIS))
+  return jax.tree.map(
+      lambda x: jax.make_array_from_process_local_data(sharding, x), batch)

@@ -1,7 +1,7 @@
 """The encoder an evaluation starts from: a pretraining run's online encoder.
 
 Paper section 4.3: protocols use the ONLINE encoder f_theta. Its variables are
-`{'params': ..., 'batch_stats': ...}` of `models.STGCN`, replicated on the mesh.
+`{'params': ..., 'batch_stats': ...}` of `stgcn.STGCN`, replicated on the mesh.
 """
 import pathlib
 
@@ -10,29 +10,11 @@ import orbax.checkpoint as ocp
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from byol_skeleton import byol
-from byol_skeleton import checkpoints
 from byol_skeleton import errors
-from byol_skeleton import models
-from byol_skeleton import pretrain
-
-
-def encoder_kwargs(config, width: float | None = None) -> dict:
-  """models.STGCN's arguments for the config, optionally at another width."""
-  kwargs = dict(byol.network_from_config(config).encoder_kwargs)
-  if width is not None:
-    kwargs['width'] = width
-  return kwargs
-
-
-def encoder_module(config) -> models.STGCN:
-  return models.STGCN(**encoder_kwargs(config))
-
-
-def online_encoder(state: byol.TrainState) -> dict:
-  """Variables of the online encoder f_theta of a pretraining state."""
-  return {'params': state.online_params['encoder'],
-          'batch_stats': state.online_batch_stats['encoder']}
+from byol_skeleton.model import build
+from byol_skeleton.pretraining import byol
+from byol_skeleton.train import checkpoints
+from byol_skeleton.train import optimizers
 
 
 def pretrained_workdir(config, workdir) -> pathlib.Path:
@@ -42,10 +24,12 @@ def pretrained_workdir(config, workdir) -> pathlib.Path:
 
 def abstract_pretrain_state(config, sharding):
   """Shapes and shardings of pretrain.run's TrainState, without computing it."""
-  net = byol.network_from_config(config)
+  net = build.byol_network(config)
   # The optimizer state's structure does not depend on the schedule's values.
-  tx = pretrain.byol_optimizer(config.pretrain, lambda step: 0.0)
-  shapes = jax.eval_shape(pretrain.init_fn(config, net, tx), jax.random.key(0))
+  tx = optimizers.byol_optimizer(config.pretrain, lambda step: 0.0)
+  shapes = jax.eval_shape(
+      lambda rng: byol.init_state(net, tx, rng, build.sample_input(config)),
+      jax.random.key(0))
   # The PRNG key is stored as its raw data; an evaluation never uses it.
   shapes = shapes.replace(rng=jax.eval_shape(jax.random.key_data, shapes.rng))
   return checkpoints.abstract_like(shapes, sharding)
@@ -66,8 +50,7 @@ def saved_config(source_workdir, step: int | None = None) -> dict:
   directory = _checkpoint_dir(source_workdir)
   with ocp.CheckpointManager(
       directory, item_names=('config',),
-      options=ocp.CheckpointManagerOptions(read_only=True,
-                                           create=False)) as manager:
+      options=checkpoints.read_only_options()) as manager:
     step = manager.latest_step() if step is None else step
     if step is None or step not in manager.all_steps():
       raise errors.UserError(
@@ -88,4 +71,4 @@ def restore_pretrained(config, source_workdir, mesh, step: int | None = None):
   state, _, saved_config = ckpts.restore(
       abstract_pretrain_state(config, NamedSharding(mesh, P())), step)
   ckpts.close()
-  return online_encoder(state), str(directory / str(step)), saved_config
+  return byol.online_encoder(state), str(directory / str(step)), saved_config

@@ -15,7 +15,8 @@ def _plain(value):
 class MetricsLog:
   """Appends one JSON object per logged step to `<dir>/metrics.jsonl`.
 
-  Appending (not truncating) keeps a resumed run's history in one file.
+  Appending keeps a resumed run's history in one file; `truncate` first drops
+  what was logged after the checkpoint it resumes from.
   """
 
   def __init__(self, directory, enabled: bool = True):
@@ -31,6 +32,15 @@ class MetricsLog:
     record = {'step': int(step), **{k: _plain(v) for k, v in values.items()}}
     with self.path.open('a') as f:
       f.write(json.dumps(record) + '\n')
+
+  def truncate(self, step: int) -> None:
+    """Drops the records after `step` (atomically: a kill leaves either file)."""
+    if not self.enabled or not self.path.exists():
+      return
+    kept = [r for r in self.read() if r['step'] <= step]
+    tmp = self.path.with_suffix('.jsonl.tmp')
+    tmp.write_text(''.join(json.dumps(r) + '\n' for r in kept))
+    tmp.replace(self.path)
 
   def read(self) -> list[dict]:
     if not self.path.exists():

@@ -14,7 +14,7 @@ partition='corrected' uses the true hop distances to the centre.
 """
 import numpy as np
 
-from byol_skeleton.skeletons import Layout
+from byol_skeleton.data.skeletons import Layout
 
 PARTITIONS = ('reference', 'corrected')
 NUM_SUBSETS = 3

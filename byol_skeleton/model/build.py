@@ -1,0 +1,47 @@
+"""Every network of the project, built from a config in this one place."""
+import jax.numpy as jnp
+
+from byol_skeleton.data import skeletons
+from byol_skeleton.model import heads
+from byol_skeleton.model import stgcn
+
+
+def encoder_kwargs(config, width: float | None = None) -> dict:
+  """stgcn.STGCN's arguments for the config, optionally at another width."""
+  m = config.model
+  return dict(layout=config.data.layout,
+              width=m.width if width is None else width,
+              partition=m.partition, dropout=m.dropout,
+              dtype=jnp.dtype(m.dtype), person_pool=m.person_pool)
+
+
+def encoder(config) -> stgcn.STGCN:
+  return stgcn.STGCN(**encoder_kwargs(config))
+
+
+def byol_network(config) -> heads.BYOLNetwork:
+  m = config.model
+  return heads.BYOLNetwork(
+      encoder_kwargs=encoder_kwargs(config),
+      projector_hidden=m.projector_hidden, projector_dim=m.projector_dim,
+      predictor_hidden=m.predictor_hidden)
+
+
+def classifier(config, width: float | None = None,
+               standardize_features: bool = False) -> heads.Classifier:
+  """The config's classifier: STGCN ('encoder') + Dense ('head')."""
+  return heads.Classifier(num_classes=config.data.num_classes,
+                          encoder_kwargs=encoder_kwargs(config, width),
+                          standardize_features=standardize_features)
+
+
+def input_channels(config) -> int:
+  return 6 if config.data.use_bones else 3
+
+
+def sample_input(config):
+  """A one-example batch of the network's input shape, for initialisation."""
+  layout = skeletons.get_layout(config.data.layout)
+  return jnp.zeros((1, config.data.num_frames, config.data.num_persons,
+                    layout.num_joints, input_channels(config)),
+                   jnp.dtype(config.model.dtype))

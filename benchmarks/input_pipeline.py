@@ -1,6 +1,6 @@
 """Host input pipeline: build time, sequences/s and peak memory.
 
-  python benchmarks/pipeline.py [--steps=N] [--workers=0,2]
+  python benchmarks/input_pipeline.py [--steps=N] [--workers=0,2]
 
 Builds the synthetic dataset at 1x and 4x (repetitions 5 and 20) and, when
 ../shared/data/nw_ucla exists, NW-UCLA, into a temporary data dir. Then,
@@ -11,7 +11,7 @@ each in its own subprocess so that its peak RSS is its own:
   * epoch: one full pretraining epoch, at 1x and 4x; RSS after setup (with
     the metadata read) and peak RSS show memory does not grow with the data.
 Timings on a shared machine vary by tens of percent between runs.
-Writes benchmarks/results/pipeline.json.
+Writes benchmarks/results/input_pipeline.json.
 """
 import argparse
 import json
@@ -128,7 +128,7 @@ def main():
   parser.add_argument('--child', nargs=5)
   parser.add_argument('--steps', type=int, default=20)
   parser.add_argument('--workers', default='0,2')
-  parser.add_argument('--output', default=str(RESULTS / 'pipeline.json'))
+  parser.add_argument('--output', default=str(RESULTS / 'input_pipeline.json'))
   args = parser.parse_args()
   if args.child:
     kind, dataset, data_dir, workers, steps = args.child

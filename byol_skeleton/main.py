@@ -40,6 +40,9 @@ _WORKDIR = flags.DEFINE_string(
     required=True)
 _CHECKPOINT_STEP = flags.DEFINE_integer(
     'checkpoint_step', None, 'Checkpoint to start from (default: latest).')
+_RESTART = flags.DEFINE_bool(
+    'restart', False, "Start the mode over: its earlier outputs in the workdir "
+    'are moved to WORKDIR/replaced/<mode>_<time>, not deleted.')
 _COORDINATOR = flags.DEFINE_string(
     'coordinator_address', None,
     'host:port of process 0 for multi-host runs (jax.distributed).')
@@ -130,6 +133,11 @@ def main(argv):
     lock = (workdir_lib.ModeLock(workdir, _MODE.value)
             if jax.process_index() == 0 else contextlib.nullcontext())
     with lock:
+      if _RESTART.value and jax.process_index() == 0:
+        aside = workdir_lib.set_aside(workdir, _MODE.value)
+        if aside:
+          logging.warning('--restart: moved the earlier %s outputs to %s.',
+                          _MODE.value, aside)
       module = importlib.import_module(MODES[_MODE.value])
       module.run(_CONFIG.value, workdir,
                  checkpoint_step=_CHECKPOINT_STEP.value)

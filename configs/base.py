@@ -207,11 +207,11 @@ def short_schedule(c):
   The paper trains for tens of thousands of steps. In 1,600-2,000, with the
   learning rate 10x its linear scaling (0.25 at batch 64, not 0.025) and the
   predictor at 10x that, BYOL passes its random encoder on every seed tried
-  (4 on synthetic data, 3 on NW-UCLA; README): its features lose most
-  directions in the first few hundred steps and then regain them. With one
-  rate for the whole network (and a target EMA of 0.9, sessions 9-10), most
-  seeds stayed in that few-direction phase. The target EMA is the paper's.
-  Heads of 512 keep the step cheap.
+  (4 on synthetic data, 3 on NW-UCLA): its features lose most directions in
+  the first few hundred steps and then regain them. With one rate for the
+  whole network and a target EMA of 0.9, most seeds stayed in that
+  few-direction phase. The target EMA is the paper's. Heads of 512 keep the
+  step cheap. Measurements: docs/design.md, "short_schedule".
   """
   c.model.projector_hidden = 512
   c.model.predictor_hidden = 512

@@ -16,13 +16,13 @@ def cpu(c):
   epochs: without multi-viewpoint sampling an epoch is 15 steps instead of
   8), four linear probes, kNN and the supervised baseline. BYOL needs
   hundreds to thousands of steps before it passes a random encoder: 200
-  steps at 52 frames lost to it (40.9 % against 44.0 %, sessions 3-4). 16
-  frames cost a quarter of 52 and let the run have 8x the steps. The rates
-  depart from the paper's, as `base.short_schedule` says.
-  Measured (session 11): 27.3 min wall on the idle machine; BYOL 50.2 %
-  against a random encoder's 46.6 % (benchmarks/results/nw_ucla.json). In
-  process, seeds 0-2 all end above their random encoders, by 3.3-7.7 points
-  of logistic regression (README, "NW-UCLA, real data").
+  steps at 52 frames lost to it (40.9 % against 44.0 %). 16 frames cost a
+  quarter of 52 and let the run have 8x the steps. The rates depart from the
+  paper's, as `base.short_schedule` says.
+  Measured: 27.3 min wall on the idle machine; BYOL 50.2 % against a random
+  encoder's 46.6 % (benchmarks/results/nw_ucla.json). In process, seeds 0-2
+  all end above their random encoders, by 3.3-7.7 points of logistic
+  regression (docs/results.md, "NW-UCLA, cross-view").
   """
   base.cpu(c)
   base.short_schedule(c)

@@ -1,6 +1,7 @@
 """The embedded procedurally generated dataset (data_prep/synthetic.py).
 
-`demo` is what `./run.sh` runs; `tiny` is the scale of the end-to-end tests.
+`demo` is what `./run.sh` runs; `tiny` is the scale of the end-to-end tests;
+`cpu` is `base.cpu` for 30 epochs, with the paper's rates.
 """
 from configs import ablations
 from configs import base
@@ -21,13 +22,13 @@ def demo(c):
 
   BYOL learns the first few directions of its representation one after
   another, and needs hundreds to thousands of steps before its encoder beats
-  a random one (README, "Synthetic data"); every choice below buys steps. A
+  a random one (docs/design.md, "Budgets"); every choice below buys steps. A
   narrow encoder (0.125x) sees whole recordings (16 frames, 0.7-1.3x
   resampled, at 10 frames/s) of the actor alone: without the partner of kick
   and punch a step costs half, and BYOL no longer settles first on the
   partner's presence, a direction that needs no learning. The rates depart
   from the paper's as `base.short_schedule` says; with them seeds 0-3 all
-  end above their random encoders (session 11, README).
+  end above their random encoders (docs/results.md, "Across seeds").
   """
   base.cpu(c)
   base.short_schedule(c)

@@ -6,15 +6,15 @@ seen by three virtual Kinects at different angles (camera frame: y up, z
 depth, x to the sensor's left), with joint noise and tracking glitches, then
 goes through the same `preprocess_sequence` as the real datasets.
 
-Version 2 is harder than version 1, on which a randomly initialised encoder
-already scored 94 % under linear evaluation, leaving pretraining nothing to
-show. It is harder in ways the paper's augmentations address: subjects vary
-more in tempo (0.6-1.6x) and excursion (0.6-1.4x), the action fills a random
+The data is hard in the ways the paper's augmentations address (dataset
+version 2.0.0; on the easier 1.0.0 a randomly initialised encoder scored 94 %
+under linear evaluation, leaving pretraining nothing to show): subjects vary
+in tempo (0.6-1.6x) and excursion (0.6-1.4x), the action fills a random
 50-100 % of the recording (the subject holds still before and after), and
 the joint noise is the Kinect's centimetre scale. Recordings are sampled at
 10 frames/s, a third of the Kinect's rate, so that a 32-frame view covers a
 whole recording on a 2-core CPU, as 150 frames do for NTU in the paper
-(section 4.2). benchmarks/HISTORY.md, "Synthetic data (session 6)", has the
+(section 4.2). docs/design.md, "The synthetic dataset", has the
 measurements.
 
 Build it with `Synthetic(data_dir=DIR).download_and_prepare()` (or

@@ -108,10 +108,10 @@ def restore(workdir, step=None, config=None):
   ckpts = checkpoints.Checkpoints(pathlib.Path(workdir) / 'checkpoints',
                                   read_only=True)
   try:
-    state, data_state, _ = ckpts.restore(abstract, step)
+    restored = ckpts.restore(abstract, step)
   finally:
     ckpts.close()
-  return state, data_state
+  return restored.state, restored.data
 
 
 def leaves(state) -> dict:

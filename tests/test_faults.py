@@ -198,8 +198,9 @@ def test_bad_input_is_one_sentence(tmp_path, data_dir):
           "flag --config=configs/synthetic.py:tiny,huge: Unknown preset 'huge'",
   }
 
-  def attempt(args):
-    return harness.run(harness.command(workdir, data_dir, *args))
+  def attempt(args):  # a workdir each: a run locks its own
+    return harness.run(harness.command(
+        workdir / str(list(cases).index(args)), data_dir, *args))
 
   with concurrent.futures.ThreadPoolExecutor(3) as pool:
     results = dict(zip(cases, pool.map(attempt, cases)))

@@ -219,7 +219,7 @@ def test_classifier_features_are_the_encoder():
   x = np.random.default_rng(6).normal(size=shape)
   logits, feats, enc = jax.jit(lambda v, e, x: (
       clf.apply(v, x, False),
-      clf.apply(v, x, False, method=stgcn.Classifier.features),
+      clf.apply(v, x, False, method=heads.Classifier.features),
       encoder.apply(e, x, False)))(variables, enc_vars, x)
   np.testing.assert_allclose(feats, enc, rtol=1e-6)
   head = variables['params']['head']

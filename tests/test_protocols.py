@@ -19,7 +19,7 @@ from byol_skeleton.evaluation import inference
 from byol_skeleton.evaluation import knn
 from byol_skeleton.evaluation import spectrum
 from byol_skeleton.model import build
-from byol_skeleton.model import stgcn
+from byol_skeleton.model import heads
 from byol_skeleton.pretraining import byol
 from byol_skeleton.pretraining import pretrain
 from byol_skeleton.pretraining import pretrained as pretrained_run
@@ -194,7 +194,7 @@ def test_standardized_probe_is_linear_in_the_frozen_features(data_dir):
   variables = jax.jit(net.init, static_argnames='train')(
       jax.random.key(1), x, train=False)
   features = np.asarray(jax.jit(lambda v: net.apply(
-      v, x, False, method=stgcn.Classifier.features))(variables), np.float64)
+      v, x, False, method=heads.Classifier.features))(variables), np.float64)
   head = {k: np.asarray(v, np.float64)
           for k, v in variables['params']['head'].items()}
   eps = 1e-5  # flax BatchNorm's default
@@ -222,14 +222,14 @@ def test_standardized_probe_is_linear_in_the_frozen_features(data_dir):
       @ head['kernel'] + head['bias'], rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize('pipeline', ['none', 'conservative'])
-def test_linear_augment_picks_the_probe_training_views(data_dir, pipeline):
+@pytest.mark.parametrize('views', ['none', 'conservative'])
+def test_linear_augment_picks_the_probe_training_views(data_dir, views):
   """linear.augment reaches the probe's train step: with 'none' the views
   are the clean ones, so the step's key changes nothing; 'conservative'
   draws a crop and a rate from it, so two keys give two updates."""
-  config = tiny_config(data_dir, **{'linear.augment': pipeline})
+  config = tiny_config(data_dir, **{'linear.augment': views})
   recipe = linear.recipe(config)
-  assert recipe.augment == pipeline
+  assert recipe.augment == views
   mesh = parallel.make_mesh()
   txs, _ = classifier.make_optimizers(recipe, 1, 1)
   step = classifier.make_train_step(config, recipe, txs, mesh, False)
@@ -241,9 +241,9 @@ def test_linear_augment_picks_the_probe_training_views(data_dir, pipeline):
     state = state.replace(rng=jax.random.key_data(jax.random.key(seed)))
     return step(state, batch, {})[0].params['head']
 
-  heads = [head_after_step(seed) for seed in (1, 2)]
-  same = jax.tree.leaves(jax.tree.map(np.array_equal, *heads))
-  assert all(same) == (pipeline == 'none')
+  updated = [head_after_step(seed) for seed in (1, 2)]
+  same = jax.tree.leaves(jax.tree.map(np.array_equal, *updated))
+  assert all(same) == (views == 'none')
 
 
 def test_finetune_encoder_rate_follows_head_after_freeze():
@@ -302,6 +302,21 @@ def test_linear_eval_freezes_encoder_and_learns(linear_run):
   assert not np.array_equal(
       random_state.params['encoder']['block1']['gcn_kernel'],
       encoder['params']['block1']['gcn_kernel'])
+
+
+def test_rerun_with_other_settings_is_refused_not_reused(linear_run):
+  config, workdir, _ = linear_run
+  config = config.copy_and_resolve_references()
+  lr = config.linear.lr
+  config.linear.lr = lr / 10
+  with pytest.raises(errors.UserError,
+                     match=r"holds a run with linear\.lr=\S+ \(now \S+\), "
+                           r'which this one would resume; use another '
+                           r'--workdir, or --restart'):
+    linear.run(config, workdir)
+  config.linear.lr = lr  # as it was: reruns are welcome
+  config.eval.log_every_steps = 7  # and so are other cadences
+  assert linear.run(config, workdir)['top1'] == linear_run[2]['top1']
 
 
 def test_evaluate_reproduces_the_probe_on_any_device_count(linear_run):

@@ -1,6 +1,8 @@
 """Resuming pretraining: an interrupted run ends bit for bit where an
 uninterrupted one does (same config, same 8 CPU devices)."""
 import json
+import logging
+import re
 import signal
 
 import numpy as np
@@ -32,7 +34,8 @@ def _losses(workdir) -> dict:
 
 
 @pytest.mark.slow
-def test_interrupted_run_resumes_bitwise(tmp_path, data_dir, monkeypatch):
+def test_interrupted_run_resumes_bitwise(tmp_path, data_dir, monkeypatch,
+                                         caplog):
   config = harness.tiny_config(data_dir, steps_override=STEPS,
                                checkpoint_every_steps=2, log_every_steps=1)
   reference = pretrain.run(config, tmp_path / 'reference')
@@ -80,6 +83,27 @@ def test_interrupted_run_resumes_bitwise(tmp_path, data_dir, monkeypatch):
   assert [d.name for d in aside[0].iterdir()] == [str(STEPS)]
   assert max(harness.committed_steps(cut)) == STEPS
   assert _losses(cut) == _losses(tmp_path / 'reference')
+
+  # A damaged newest checkpoint: readers fall back to the step before and
+  # name the damage; training also moves it aside and saves the step anew.
+  newest = cut / 'checkpoints' / str(STEPS)
+  for f in (newest / 'state').rglob('*'):
+    if f.is_file() and f.parent.name == 'd':  # OCDBT's data files, cut short
+      f.write_bytes(f.read_bytes()[:f.stat().st_size // 2])
+  with caplog.at_level(logging.WARNING):
+    state, _ = harness.restore(cut)
+  assert int(state.step) == 4
+  assert re.search(rf'checkpoint {newest} is damaged \(.+\); left it in '
+                   'place and fell back to the step before', caplog.text)
+  fixed = pretrain.run(config, cut)
+  assert fixed['state_digests'] == reference['state_digests']
+  assert [d.name.split('_')[0] for d in
+          (cut / 'checkpoints_damaged').iterdir()] == [str(STEPS)]
+  # Missing metadata is damage too, not a config mismatch.
+  (cut / 'checkpoints' / str(STEPS) / 'state' / '_METADATA').unlink()
+  with pytest.raises(checkpoints.DamagedCheckpointError,
+                     match='its state metadata is missing'):
+    harness.restore(cut, STEPS)
 
   # The checkpoint restored into a wider model names what does not fit.
   wider = harness.tiny_config(data_dir)

@@ -56,3 +56,18 @@ def test_prepare_rejects_a_file_and_creates_a_directory(tmp_path):
   with pytest.raises(errors.UserError, match='exists and is not a directory'):
     workdir.prepare(tmp_path / 'file')
   assert workdir.prepare(tmp_path / 'a' / 'b').is_dir()
+
+
+def test_set_aside_moves_a_modes_outputs_but_not_its_lock(tmp_path):
+  for path in ('pretrain/metrics.jsonl', 'checkpoints/4/x', 'linear_eval/r'):
+    (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / path).write_text(path)
+  with workdir.ModeLock(tmp_path, 'pretrain'):
+    aside = workdir.set_aside(tmp_path, 'pretrain')
+  assert aside.parent == tmp_path / 'replaced'
+  assert sorted(p.name for p in aside.iterdir()) == ['checkpoints',
+                                                     'metrics.jsonl']
+  assert (aside / 'checkpoints' / '4' / 'x').read_text() == 'checkpoints/4/x'
+  assert [p.name for p in (tmp_path / 'pretrain').iterdir()] == ['lock']
+  assert (tmp_path / 'linear_eval' / 'r').exists()  # other modes untouched
+  assert workdir.set_aside(tmp_path, 'pretrain') is None

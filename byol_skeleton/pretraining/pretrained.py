@@ -67,8 +67,8 @@ def restore_pretrained(config, source_workdir, mesh, step: int | None = None):
   """
   directory = _checkpoint_dir(source_workdir)
   ckpts = checkpoints.Checkpoints(directory, read_only=True)
-  step = ckpts.latest_step() if step is None else step
-  state, _, saved_config = ckpts.restore(
+  restored = ckpts.restore(
       abstract_pretrain_state(config, NamedSharding(mesh, P())), step)
   ckpts.close()
-  return byol.online_encoder(state), str(directory / str(step)), saved_config
+  return (byol.online_encoder(restored.state),
+          str(directory / str(restored.step)), restored.config)

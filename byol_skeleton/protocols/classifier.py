@@ -16,6 +16,7 @@ reaches it and none of its variables change. Fine-tuning's frozen first third
 is therefore a linear probe.
 """
 import dataclasses
+import json
 import pathlib
 from typing import Any, Callable
 
@@ -255,6 +256,7 @@ def train(config, workdir, recipe: Recipe, *, encoder_variables=None,
   txs, lr = make_optimizers(recipe, data.steps_per_epoch, total)
 
   ckpts = checkpoints.Checkpoints(out / 'checkpoints', keep=2)
+  check_same_run(out, config, info, resuming=ckpts.latest_step() is not None)
   state = loop.restore_or_init(
       ckpts, lambda: init_state(config, recipe, txs, mesh, encoder_variables),
       lambda: abstract_state(config, recipe, mesh), data)
@@ -288,6 +290,60 @@ def train(config, workdir, recipe: Recipe, *, encoder_variables=None,
   log.write(step, test_top1=results['top1'], test_top5=results['top5'])
   write_results(out, results, config)
   return results
+
+
+# Fields that do not change what a classifier run computes: how often it logs
+# and saves, other modes' settings, where the data lives. Its source
+# checkpoints are compared by path instead of by the settings that made them.
+_IRRELEVANT = ('eval.log_every_steps', 'eval.checkpoint_every_steps',
+               'eval.batch_size', 'eval.run', 'eval.split',
+               'eval.pretrained_workdir', 'linear.random_baseline',
+               'finetune.seeds', 'transfer.seeds', 'transfer.source_workdir',
+               'distill.teacher_workdir', 'data.data_dir', 'pretrain', 'knn',
+               'tsne')
+
+
+def _flat(tree: dict, prefix: str = '') -> dict:
+  out = {}
+  for key, value in tree.items():
+    name = f'{prefix}{key}'
+    if name in _IRRELEVANT:
+      continue
+    out.update(_flat(value, f'{name}.') if isinstance(value, dict)
+               else {name: value})
+  return out
+
+
+def check_same_run(directory, config, info: dict | None,
+                   resuming: bool) -> None:
+  """A classifier run resumes only what it would compute itself.
+
+  DIRECTORY/run.json records the config and source checkpoints of the run
+  that started there; a rerun with other settings or another source (e.g.
+  after more pretraining) stops with one sentence instead of resuming, or
+  reusing, the old classifier.
+  """
+  path = pathlib.Path(directory) / 'run.json'
+  identity = {'config': _flat(json.loads(config.to_json_best_effort())),
+              'sources': {k: v for k, v in (info or {}).items()
+                          if k.endswith('checkpoint')}}
+  if resuming and path.exists():
+    saved = json.loads(path.read_text())
+    changed = [f'{k}={saved["config"].get(k)!r} (now {v!r})'
+               for k, v in identity['config'].items()
+               if saved['config'].get(k) != v]
+    changed += [f'{k} {saved["sources"].get(k)} (now {v})'
+                for k, v in identity['sources'].items()
+                if saved['sources'].get(k) != v]
+    if changed:
+      more = f' and {len(changed) - 3} more' if len(changed) > 3 else ''
+      raise errors.UserError(
+          f'{directory} holds a run with {"; ".join(changed[:3])}{more}, which '
+          'this one would resume; use another --workdir, or --restart to set '
+          'the earlier run aside and start over.')
+  elif jax.process_index() == 0:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(identity, indent=1))
 
 
 def write_results(directory, results: dict, config) -> None:
@@ -345,7 +401,6 @@ def restore(config, workdir, recipe: Recipe, step: int | None = None,
         f'No classifier checkpoints in {directory}: expected a finished '
         f'`--mode={recipe.name.split("/")[0]}` run in this workdir.')
   ckpts = checkpoints.Checkpoints(directory, read_only=True)
-  step = ckpts.latest_step() if step is None else step
-  state, _, _ = ckpts.restore(abstract_state(config, recipe, mesh), step)
+  restored = ckpts.restore(abstract_state(config, recipe, mesh), step)
   ckpts.close()
-  return state, str(directory / str(step))
+  return restored.state, str(directory / str(restored.step))

@@ -11,7 +11,9 @@ import logging
 import pathlib
 import shutil
 import time
+from typing import Any, NamedTuple
 
+from absl import logging as logging_lib
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
@@ -36,6 +38,23 @@ class CheckpointMismatchError(errors.UserError):
   """A checkpoint does not fit the model the config describes."""
 
 
+class DamagedCheckpointError(errors.UserError):
+  """A checkpoint's files cannot be read back: truncated, missing, corrupt."""
+
+  def __init__(self, where, cause):
+    if isinstance(cause, Exception):
+      first_line = (str(cause).strip().splitlines() or [''])[0][:200]
+      cause = f'{type(cause).__name__}: {first_line}'
+    super().__init__(f'checkpoint {where} is damaged ({cause})')
+
+
+class Restored(NamedTuple):
+  state: Any
+  data: dict  # the input pipeline's position
+  config: dict  # the config it was saved with
+  step: int
+
+
 def read_only_options() -> ocp.CheckpointManagerOptions:
   """Options of a manager that only reads, with no saving policy set: Orbax
   warns about each one it has to switch off."""
@@ -49,6 +68,7 @@ class Checkpoints:
   def __init__(self, directory, keep: int = 3, keep_every: int | None = None,
                async_save: bool = True, read_only: bool = False):
     self.directory = pathlib.Path(directory).absolute()
+    self._read_only = read_only
     options = (read_only_options() if read_only else
                ocp.CheckpointManagerOptions(
                    max_to_keep=keep, keep_period=keep_every or None,
@@ -76,24 +96,58 @@ class Checkpoints:
         config=ocp.args.JsonSave(json.loads(config.to_json_best_effort()))),
         force=force)
 
-  def restore(self, abstract_state, step: int | None = None):
-    """Restores (state, data_state, config_dict) at `step` (default: latest).
+  def restore(self, abstract_state, step: int | None = None) -> Restored:
+    """Restores checkpoint `step`, by default the newest one that restores.
 
     `abstract_state` gives the shapes and shardings to restore into, so a
-    checkpoint saved on N devices restores on any device count.
+    checkpoint saved on N devices restores on any device count. A damaged
+    newest step (a truncated or missing file) is skipped with a warning that
+    says why, and, unless this manager only reads, moved to a sibling
+    directory for inspection (the run then saves that step anew).
     """
-    step = self.latest_step() if step is None else step
-    if step is None or step not in self.all_steps():
-      raise errors.UserError(
-          f'No checkpoint at step {step} in {self.directory}; '
-          f'available steps: {self.all_steps() or "none"}.')
-    saved = self._manager.item_metadata(step)['state']
-    check_compatible(saved, abstract_state, self.directory / str(step))
-    restored = self._manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract_state),
-        data=ocp.args.JsonRestore(),
-        config=ocp.args.JsonRestore()))
-    return restored['state'], restored['data'], restored['config']
+    if step is not None:
+      if step not in self.all_steps():
+        raise errors.UserError(
+            f'No checkpoint at step {step} in {self.directory}; '
+            f'available steps: {self.all_steps() or "none"}.')
+      return self._restore(abstract_state, step)
+    for step in sorted(self.all_steps(), reverse=True):
+      try:
+        return self._restore(abstract_state, step)
+      except DamagedCheckpointError as e:
+        if not self._read_only and jax.process_index() == 0:
+          aside = self.directory.with_name(f'{self.directory.name}_damaged')
+          aside.mkdir(exist_ok=True)
+          (self.directory / str(step)).rename(
+              aside / f'{step}_{time.strftime("%Y%m%d-%H%M%S")}')
+          self._manager.reload()
+          where = f'moved it to {aside}'
+        else:
+          where = 'left it in place'
+        logging_lib.warning('%s; %s and fell back to the step before.', e,
+                            where)
+    raise errors.UserError(f'No checkpoint in {self.directory} restores.'
+                           if self.all_steps() else
+                           f'No checkpoints in {self.directory}.')
+
+  def _restore(self, abstract_state, step: int) -> Restored:
+    where = self.directory / str(step)
+    try:
+      saved = self._manager.item_metadata(step)
+    except Exception as e:  # pylint: disable=broad-except
+      raise DamagedCheckpointError(where, e) from None
+    if not saved or not saved.get('state'):
+      raise DamagedCheckpointError(where, 'its state metadata is missing')
+    check_compatible(saved['state'], abstract_state, where)
+    try:
+      restored = self._manager.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(abstract_state),
+          data=ocp.args.JsonRestore(),
+          config=ocp.args.JsonRestore()))
+    except Exception as e:  # pylint: disable=broad-except
+      raise DamagedCheckpointError(where, e) from None
+    return Restored(restored['state'], restored['data'], restored['config'],
+                    step)
 
   def wait(self):
     """Waits for the pending save, then removes the checkpoints it dropped."""

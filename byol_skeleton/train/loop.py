@@ -214,12 +214,12 @@ def train(state, *, name: str, step_fn, data, mesh, ckpts, config,
 
 def restore_or_init(ckpts: checkpoints.Checkpoints, init, abstract, data,
                     step: int | None = None):
-  """The state to train from: checkpoint `step` (default: the latest) with
-  the data position saved beside it, or `init()` when there is none."""
-  step = ckpts.latest_step() if step is None else step
-  if step is None:
+  """The state to train from: checkpoint `step` (default: the newest that
+  restores) with the data position saved beside it, or `init()` when there
+  is none."""
+  if step is None and ckpts.latest_step() is None:
     return init()
-  state, data_state, _ = ckpts.restore(abstract(), step)
-  data.set_state(data_state)
-  logging.info('Resumed from %s at step %d.', ckpts.directory, step)
-  return state
+  restored = ckpts.restore(abstract(), step)
+  data.set_state(restored.data)
+  logging.info('Resumed from %s at step %d.', ckpts.directory, restored.step)
+  return restored.state

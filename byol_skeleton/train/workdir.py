@@ -67,3 +67,26 @@ class ModeLock:
 
   def __exit__(self, *exc):
     self.release()
+
+
+def set_aside(workdir, mode: str) -> pathlib.Path | None:
+  """Moves a mode's earlier outputs to WORKDIR/replaced/<mode>_<time> (the
+  lock stays); returns where, or None when there was nothing.
+
+  Pretraining's outputs are WORKDIR/pretrain and WORKDIR/checkpoints; every
+  other mode's are WORKDIR/<mode>.
+  """
+  workdir = pathlib.Path(workdir)
+  mode_dir = workdir / mode
+  outputs = [f for f in mode_dir.iterdir() if f.name != 'lock'] if (
+      mode_dir.is_dir()) else []
+  if mode == 'pretrain' and (workdir / 'checkpoints').exists():
+    outputs.append(workdir / 'checkpoints')
+  if not outputs:
+    return None
+  aside = (workdir / 'replaced' /
+           f'{mode}_{datetime.datetime.now():%Y%m%d-%H%M%S}')
+  aside.mkdir(parents=True)
+  for path in outputs:
+    path.rename(aside / path.name)
+  return aside

@@ -5,175 +5,204 @@ named presets; `--config=configs/FILE.py:a,b` applies presets a then b.
 """
 import ml_collections
 
-# Pretraining recipe, paper section 4.2.
+# §4.2: the pretraining batch.
 PAPER_BATCH = 512
 
 
 def get_config():
+  """The paper's recipe. Each field's comment gives where its value is from:
+
+    # §4.2, # eq. 3, # Fig. 3   the paper (section, equation, figure);
+    # ST-GCN reference          the reference ST-GCN code (Yan et al. 2018),
+                                where the paper, which uses that network
+                                (§4.2), is silent;
+    # ours: why                 the paper is silent or we depart from it.
+
+  `grep -n 'ours:' configs/base.py` lists every departure; 'ours:
+  bookkeeping' marks the fields that do not change a result.
+  """
   c = ml_collections.ConfigDict()
-  c.seed = 0
+  c.seed = 0  # ours: the paper gives none
 
   c.data = ml_collections.ConfigDict()
+  # ours: runs without data; the dataset files set §4.1's datasets.
   c.data.dataset = 'synthetic'
-  c.data.split = 'xsub'
-  c.data.data_dir = ''  # '' = TFDS default (TFDS_DATA_DIR or ~/tensorflow_datasets).
-  c.data.layout = 'ntu25'
-  c.data.num_classes = 10
-  c.data.num_persons = 2
-  c.data.max_frames = 300  # Host-side static pad length; longer sequences are cropped.
-  c.data.num_frames = 150  # Frames the network sees (crop or loop), section 4.2.
-  # 'crop': num_frames consecutive frames (section 4.2). 'resize': a random
-  # segment of augment.segment_min..1 of the recording interpolated to
-  # num_frames, the whole recording at test time (augment.py).
+  c.data.split = 'xsub'  # §4.1 cross-subject (CS)
+  c.data.data_dir = ''  # ours: bookkeeping; '' = TFDS default
+  c.data.layout = 'ntu25'  # §4.1: NTU's 25-joint Kinect v2 skeleton
+  c.data.num_classes = 10  # ours: the synthetic data's; dataset files: §4.1
+  c.data.num_persons = 2  # ST-GCN reference (2 body slots)
+  c.data.max_frames = 300  # ST-GCN reference pad length; longer are cropped
+  c.data.num_frames = 150  # §4.2: crop to 150, loop shorter ones
+  # §4.2 'crop' (150 consecutive frames); ours: the crop's offset is random in
+  # training and centred at test. 'resize' (ours, an option): a random
+  # augment.segment_min..1 of the recording interpolated to num_frames, the
+  # whole recording at test time (augment.py).
   c.data.temporal_view = 'crop'
-  c.data.multi_view = True  # Multi-viewpoint sampling, section 3.4.
-  c.data.use_bones = True  # Joints + bones, 6 input channels, section 4.2.
-  c.data.worker_count = 0  # grain worker processes; 0 = read in the main process.
+  c.data.multi_view = True  # §3.4 multi-viewpoint sampling
+  c.data.use_bones = True  # §4.2 joints + bones, 6 input channels
+  c.data.worker_count = 0  # ours: bookkeeping (grain input processes)
+  # Preprocessing, in data_prep (not fields): §4.2 centres and rotates to a
+  # canonical orientation in the first frame; ours: centred on frame 0's hip,
+  # one rotation (frame 0's) for the whole sequence.
 
   c.augment = ml_collections.ConfigDict()
-  c.augment.view1 = 'aggressive'  # T1, section 3.3.
-  c.augment.view2 = 'conservative'  # T2.
-  c.augment.shear = True
-  c.augment.shear_range = 1.0
-  c.augment.filter = True
-  c.augment.filter_prob = 0.5
-  c.augment.filter_window = 15
-  c.augment.filter_order = 2
-  c.augment.resample = True
-  c.augment.resample_min = 0.7
-  c.augment.resample_max = 1.3
-  c.augment.shift = True
-  c.augment.shift_max = 150
-  c.augment.drop = True
-  c.augment.drop_prob = 0.5
-  c.augment.segment_min = 0.5  # data.temporal_view='resize' only.
+  c.augment.view1 = 'aggressive'  # §3.3 T1
+  c.augment.view2 = 'conservative'  # §3.3 T2
+  c.augment.shear = True  # §3.3 (T1)
+  c.augment.shear_range = 1.0  # §4.2 factors ~ U[-1, 1]
+  c.augment.filter = True  # §3.3 (T1)
+  c.augment.filter_prob = 0.5  # §4.2
+  c.augment.filter_window = 15  # §4.2 Savitzky-Golay
+  c.augment.filter_order = 2  # §4.2
+  c.augment.resample = True  # §3.3 (T1 and T2)
+  # Rate ~ U[0.7, 1.3]: §4.2 for T1; T2's range is not given.
+  c.augment.resample_min = 0.7  # §4.2 (T1); ours: T2 the same
+  c.augment.resample_max = 1.3  # §4.2 (T1); ours: T2 the same
+  c.augment.shift = True  # §3.3 (T1)
+  c.augment.shift_max = 150  # §4.2 offset ~ U[0, 150]
+  c.augment.drop = True  # §3.3 (T1)
+  c.augment.drop_prob = 0.5  # §4.2, either side equally likely
+  c.augment.segment_min = 0.5  # ours: data.temporal_view='resize' only
 
   c.model = ml_collections.ConfigDict()
-  c.model.width = 1.0
-  c.model.partition = 'reference'  # or 'corrected'
-  # 'all': mean over both person slots, as the reference ST-GCN; 'present':
-  # over the persons whose input is not all zero (README, design notes).
+  c.model.width = 1.0  # §4.2: 1x = the standard ST-GCN
+  # ST-GCN reference spatial partition; 'corrected' (ours) is an option.
+  c.model.partition = 'reference'
+  # ST-GCN reference: mean over both person slots; 'present' (ours, an
+  # option): over the persons whose input is not all zero (docs/design.md).
   c.model.person_pool = 'all'
-  c.model.dropout = 0.0
-  c.model.projector_hidden = 4096
-  c.model.projector_dim = 256
-  c.model.predictor_hidden = 4096
-  c.model.dtype = 'float32'  # compute dtype; 'bfloat16' on accelerators.
+  c.model.dropout = 0.0  # ours: paper silent; BYOL uses none (reference: 0.5)
+  # ours: paper silent. 'he': He-normal kernels (each conv feeds BN + ReLU),
+  # BN scale 1; 'reference': the ST-GCN reference's kernels ~ N(0, 0.02), BN
+  # scale ~ N(1, 0.02). Biases 0 in both (model/stgcn.py).
+  c.model.init = 'he'
+  c.model.projector_hidden = 4096  # ours: paper silent; the BYOL paper's
+  c.model.projector_dim = 256  # ours: paper silent; the BYOL paper's
+  c.model.predictor_hidden = 4096  # ours: paper silent; the BYOL paper's
+  c.model.dtype = 'float32'  # ours: numerics ('bfloat16' on accelerators)
+  # Not fields: BN epsilon 1e-5, ST-GCN reference (model/layers.py).
 
   c.pretrain = ml_collections.ConfigDict()
-  c.pretrain.batch_size = PAPER_BATCH  # Global, over all devices and hosts.
+  c.pretrain.batch_size = PAPER_BATCH  # §4.2; global, all devices and hosts
+  # §4.2 (PKU-MMD II: 4800). Under data.multi_view an epoch is one pass over
+  # the action sequences (§3.4), not the camera views: NTU-60 CS has about
+  # 13,400 (26 steps of 512, 41,600 in all), CV about 18,950 (37; 59,200).
   c.pretrain.epochs = 1600
-  c.pretrain.base_lr = 0.2  # At batch 512; scaled linearly with batch_size.
-  c.pretrain.warmup_epochs = 10
-  c.pretrain.warmup_init_lr = 1e-6
-  c.pretrain.weight_decay = 1e-4
-  c.pretrain.momentum = 0.9
-  c.pretrain.optimizer = 'sgd'  # or 'lars'
-  c.pretrain.tau_base = 0.99  # BYOL target EMA, cosine to 1 (eq. 3).
-  c.pretrain.predictor_lr_scale = 1.0  # The predictor's rate / the rest's.
-  c.pretrain.bn_momentum = 0.99  # Momentum-BN alpha of the target (eq. 4).
-  # Bias-corrected start of those statistics (schedules.momentum_bn).
+  # §4.2 at batch 512; ours: scaled linearly with batch_size.
+  c.pretrain.base_lr = 0.2
+  c.pretrain.warmup_epochs = 10  # §4.2, then cosine to 0
+  c.pretrain.warmup_init_lr = 1e-6  # §4.2
+  c.pretrain.weight_decay = 1e-4  # §4.2
+  c.pretrain.momentum = 0.9  # §4.2
+  c.pretrain.optimizer = 'sgd'  # §4.2 ('lars', ours, is an option)
+  c.pretrain.tau_base = 0.99  # §4.2, eq. 3: target EMA, cosine to 1
+  c.pretrain.predictor_lr_scale = 1.0  # §4.2: one rate for the network
+  c.pretrain.bn_momentum = 0.99  # ours: eq. 4's alpha; the paper gives none
+  # ours: bias-corrected start of eq. 4's statistics (schedules.momentum_bn,
+  # docs/design.md); False starts them at 0/1.
   c.pretrain.bn_momentum_warmup = True
-  c.pretrain.log_every_steps = 10
-  c.pretrain.checkpoint_every_steps = 500
-  c.pretrain.keep_checkpoints = 3
-  c.pretrain.keep_every_steps = 10000
-  c.pretrain.knn_every_epochs = 0  # 0 = no kNN monitor.
-  c.pretrain.steps_override = 0  # >0: run this many steps instead of epochs.
+  c.pretrain.log_every_steps = 10  # ours: bookkeeping
+  c.pretrain.checkpoint_every_steps = 500  # ours: bookkeeping
+  c.pretrain.keep_checkpoints = 3  # ours: bookkeeping
+  c.pretrain.keep_every_steps = 10000  # ours: bookkeeping
+  c.pretrain.knn_every_epochs = 0  # ours: bookkeeping; 0 = no kNN monitor
+  c.pretrain.steps_override = 0  # ours: >0: this many steps, not epochs
 
   c.linear = ml_collections.ConfigDict()
-  c.linear.epochs = 100
-  c.linear.batch_size = 256
+  c.linear.epochs = 100  # §4.3
+  c.linear.batch_size = 256  # §4.3
+  # §4.3 at batch 256; ours: scaled linearly with batch_size (as every
+  # protocol's lr and pretrain.base_lr).
   c.linear.lr = 30.0
-  c.linear.lr_decay_epochs = (60, 80)
-  c.linear.momentum = 0.9
-  c.linear.weight_decay = 0.0
-  # linear.lr, like every protocol's lr, is the paper's rate at its batch and
-  # scales linearly with batch_size (as pretrain.base_lr).
-  c.linear.random_baseline = False  # Also probe a random encoder: random_top1/5.
-  # A BatchNorm without scale or shift between the frozen features and the
-  # linear layer (still a linear classifier at test time). Not in the paper:
-  # its lr of 30 made the probe diverge on our encoders' features (loss > 1000
-  # in the first epochs on NW-UCLA), and a random encoder's features are ~10x
-  # smaller than a pretrained one's, so a fixed rate suits neither. False is
-  # the paper's plain probe.
+  c.linear.lr_decay_epochs = (60, 80)  # §4.3, x0.1 at each
+  c.linear.momentum = 0.9  # §4.3
+  c.linear.weight_decay = 0.0  # §4.3
+  c.linear.random_baseline = False  # ours: also probe a random encoder
+  # ours: a BatchNorm without scale or shift between the frozen features and
+  # the linear layer (still linear at test). The paper's lr of 30 made the
+  # plain probe diverge on our features (loss > 1000 on NW-UCLA), and random
+  # features are ~10x smaller than pretrained ones (docs/design.md). False
+  # (preset paper_probe) is §4.3's plain probe.
   c.linear.standardize_features = True
-  # The probe's training views: the paper's 'conservative' (random crop and
-  # resampling), or 'none', the clean centre views it is tested on.
+  # §4.3 conservative training views; ours: 'none' (an option) trains on the
+  # clean views, and test views are centre crops (the paper does not say).
   c.linear.augment = 'conservative'
 
   # Every evaluation protocol (byol_skeleton/classifier.py and the modes).
   c.eval = ml_collections.ConfigDict()
-  c.eval.batch_size = 256  # Global batch of inference passes (test, kNN, t-SNE).
-  c.eval.pretrained_workdir = ''  # Pretraining run to start from; '' = --workdir.
-  c.eval.run = 'linear_eval'  # --mode=evaluate: run under the workdir to test.
-  c.eval.split = 'test'  # --mode=evaluate: split to test on.
-  c.eval.log_every_steps = 50
-  c.eval.checkpoint_every_steps = 1000
+  c.eval.batch_size = 256  # ours: bookkeeping (inference: test, kNN, t-SNE)
+  c.eval.pretrained_workdir = ''  # ours: bookkeeping; '' = --workdir
+  c.eval.run = 'linear_eval'  # ours: bookkeeping (--mode=evaluate's run)
+  c.eval.split = 'test'  # ours: bookkeeping (--mode=evaluate's split)
+  c.eval.log_every_steps = 50  # ours: bookkeeping
+  c.eval.checkpoint_every_steps = 1000  # ours: bookkeeping
 
-  c.knn = ml_collections.ConfigDict()  # Weighted kNN (Wu et al. 2018).
-  c.knn.k = 20
-  c.knn.temperature = 0.1
+  # ours: the paper has no kNN (--mode=knn, the pretraining monitor); Wu et
+  # al. 2018's weighted kNN with its k and temperature.
+  c.knn = ml_collections.ConfigDict()
+  c.knn.k = 20  # ours: Wu et al. 2018
+  c.knn.temperature = 0.1  # ours: Wu et al. 2018
 
-  # Semi-supervised fine-tuning, section 4.4 (presets finetune_1pct/5pct/10pct).
+  # Semi-supervised fine-tuning, §4.4 (presets finetune_1pct/5pct/10pct).
   c.finetune = ml_collections.ConfigDict()
-  c.finetune.fraction = 0.01  # Class-balanced fraction of the train labels.
-  c.finetune.seed = 0  # First label-subset seed;
-  c.finetune.seeds = 1  # runs seeds seed..seed+seeds-1 (the paper: 5).
-  c.finetune.epochs = 100
-  c.finetune.batch_size = 8
-  c.finetune.lr = 10.0  # Head, at batch 8 (scaled linearly); cosine to 0.
-  c.finetune.momentum = 0.9
-  c.finetune.weight_decay = 0.0
-  c.finetune.freeze_fraction = 1 / 3  # Encoder frozen for this part of the steps,
-  c.finetune.encoder_lr_scale = 1e-3  # then trained at this times the head's lr.
+  c.finetune.fraction = 0.01  # §4.4 class-balanced 1 % (5, 10: presets)
+  c.finetune.seed = 0  # ours: first label-subset seed
+  c.finetune.seeds = 1  # ours: one subset by default; §4.4 averages 5
+  c.finetune.epochs = 100  # §4.4 at 1 % (20 at 5 %, 10 at 10 %)
+  c.finetune.batch_size = 8  # §4.4
+  c.finetune.lr = 10.0  # §4.4 head, cosine to 0; ours: linear batch scaling
+  c.finetune.momentum = 0.9  # §4.4
+  c.finetune.weight_decay = 0.0  # §4.4
+  c.finetune.freeze_fraction = 1 / 3  # §4.4: encoder frozen this fraction,
+  c.finetune.encoder_lr_scale = 1e-3  # §4.4: then at this x the head's lr
 
-  # Knowledge distillation, sections 3.5 and 4.4 (eq. 6), no labels.
+  # Knowledge distillation, §3.5 and §4.4 (eq. 6), no labels.
   c.distill = ml_collections.ConfigDict()
-  c.distill.teacher_workdir = ''  # A finetune run's workdir (seeds as finetune.*).
-  c.distill.teacher_width = 2.0
-  c.distill.temperature = 1.0
-  c.distill.epochs = 100
-  c.distill.batch_size = 256
-  c.distill.lr = 0.2  # At batch 256 (scaled linearly); cosine to 0.
-  c.distill.momentum = 0.9
-  c.distill.weight_decay = 1e-4
+  c.distill.teacher_workdir = ''  # ours: bookkeeping (a finetune run)
+  c.distill.teacher_width = 2.0  # §4.4, Table 5: 2x teachers
+  c.distill.temperature = 1.0  # §4.4, eq. 6's tau
+  c.distill.epochs = 100  # §4.4
+  c.distill.batch_size = 256  # §4.4
+  c.distill.lr = 0.2  # §4.4, cosine to 0; ours: linear batch scaling
+  c.distill.momentum = 0.9  # §4.4
+  c.distill.weight_decay = 1e-4  # §4.4
 
-  # Fully supervised ST-GCN baseline, section 4.2.
+  # Fully supervised ST-GCN baseline, §4.2.
   c.supervised = ml_collections.ConfigDict()
-  c.supervised.fraction = 1.0  # < 1: the class-balanced subset of finetune.seed.
-  c.supervised.epochs = 80
-  c.supervised.batch_size = 8
-  c.supervised.lr = 0.0125  # At batch 8, scaled linearly with the batch.
-  c.supervised.lr_decay_epochs = (56, 70)
-  c.supervised.momentum = 0.9
-  c.supervised.weight_decay = 3e-4
+  # §4.2 all labels; < 1 (Tables 3, 4): finetune.seed's class-balanced subset.
+  c.supervised.fraction = 1.0
+  c.supervised.epochs = 80  # §4.2
+  c.supervised.batch_size = 8  # §4.2
+  c.supervised.lr = 0.0125  # §4.2; ours: scaled linearly with the batch
+  c.supervised.lr_decay_epochs = (56, 70)  # §4.2, x0.1 at each
+  c.supervised.momentum = 0.9  # §4.2
+  c.supervised.weight_decay = 3e-4  # §4.2
 
-  # Transfer, section 4.5: the encoder of another dataset's pretraining run,
-  # fine-tuned with a linear layer on all the target's labels (Table 6
-  # compares with the supervised ST-GCN on all of them). The paper gives no
-  # recipe for it; ours is section 4.4's fine-tuning at fraction 1, for the
-  # epochs of its largest fraction (10 %: 10 epochs; the paper's fraction x
-  # epochs is 1 at every fraction, so more labels get fewer epochs).
+  # Transfer, §4.5: another dataset's pretrained encoder fine-tuned with a
+  # linear layer. The paper gives no recipe; ours is §4.4's fine-tuning on
+  # all the target's labels (Table 6 compares with the supervised ST-GCN on
+  # all of them), for the epochs of its largest fraction (10 %: 10 epochs;
+  # §4.4's fraction x epochs is 1 at every fraction).
   c.transfer = ml_collections.ConfigDict()
-  c.transfer.source_workdir = ''
-  c.transfer.protocol = 'finetune'  # or 'linear' (config.linear's probe)
-  c.transfer.fraction = 1.0  # all of the target's training labels
-  c.transfer.seed = 0  # label-subset seeds, as finetune.* (one run at 1.0)
-  c.transfer.seeds = 1
-  c.transfer.epochs = 10
-  c.transfer.batch_size = 8  # as section 4.4
-  c.transfer.lr = 10.0  # head, at batch 8; cosine to 0 (section 4.4)
-  c.transfer.momentum = 0.9
-  c.transfer.weight_decay = 0.0
-  c.transfer.freeze_fraction = 1 / 3  # as section 4.4
-  c.transfer.encoder_lr_scale = 1e-3  # as section 4.4
+  c.transfer.source_workdir = ''  # ours: bookkeeping (a pretraining run)
+  c.transfer.protocol = 'finetune'  # §4.5; 'linear' (ours): linear.*'s probe
+  c.transfer.fraction = 1.0  # ours: all the target's labels (Table 6)
+  c.transfer.seed = 0  # ours: label-subset seeds, as finetune.*
+  c.transfer.seeds = 1  # ours: one run at fraction 1
+  c.transfer.epochs = 10  # ours: §4.4's at 10 %
+  c.transfer.batch_size = 8  # ours: §4.4's
+  c.transfer.lr = 10.0  # ours: §4.4's head lr at batch 8, cosine to 0
+  c.transfer.momentum = 0.9  # ours: §4.4's
+  c.transfer.weight_decay = 0.0  # ours: §4.4's
+  c.transfer.freeze_fraction = 1 / 3  # ours: §4.4's
+  c.transfer.encoder_lr_scale = 1e-3  # ours: §4.4's
 
-  c.tsne = ml_collections.ConfigDict()  # Paper Fig. 3.
-  c.tsne.num_classes = 10
-  c.tsne.max_per_class = 200
-  c.tsne.perplexity = 30.0
-  c.tsne.seed = 0  # Picks the classes and seeds t-SNE.
+  c.tsne = ml_collections.ConfigDict()  # Fig. 3
+  c.tsne.num_classes = 10  # Fig. 3: 10 random classes
+  c.tsne.max_per_class = 200  # ours: paper silent; keeps t-SNE fast
+  c.tsne.perplexity = 30.0  # ours: paper silent; t-SNE's usual default
+  c.tsne.seed = 0  # ours: picks the classes and seeds t-SNE
   return c
 
 

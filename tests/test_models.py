@@ -4,11 +4,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from byol_skeleton import errors
 from byol_skeleton.data import skeletons
+from byol_skeleton.model import build
 from byol_skeleton.model import graph
 from byol_skeleton.model import heads
 from byol_skeleton.model import layers
 from byol_skeleton.model import stgcn
+from configs import base
 
 EPS = 1e-5
 
@@ -30,6 +33,88 @@ def test_bad_input_shape():
   model = stgcn.STGCN('ntu25', 0.125)
   with pytest.raises(ValueError, match='V=25'):
     model.init(jax.random.key(0), jnp.zeros((2, 8, 2, 20, 3)), False)
+
+
+# ---- Initialisation (model.init) ---------------------------------------------
+
+def init_params(seed=0, **kwargs):
+  """Parameters of a 1x NTU encoder as `init` draws them."""
+  model = stgcn.STGCN('ntu25', 1.0, **kwargs)
+  return jax.jit(lambda: model.init(
+      jax.random.key(seed), jnp.zeros((2, 16, 2, 25, 6)), False))()['params']
+
+
+def leaves(params, suffix):
+  """{path: array} of the parameters whose name ends with `suffix`."""
+  return {jax.tree_util.keystr(p): np.asarray(a)
+          for p, a in jax.tree_util.tree_leaves_with_path(params)
+          if p[-1].key.endswith(suffix)}
+
+
+def check_constant_parts(params):
+  """What both inits share: biases 0, BN shifts 0, edge importances 1."""
+  for path, a in leaves(params, 'bias').items():
+    assert not a.any(), path
+  for path, a in leaves(params, 'edge_importance').items():
+    assert (a == 1).all(), path
+
+
+def test_he_init_is_the_default_and_unchanged():
+  params = init_params()
+  explicit = init_params(weight_init='he')
+  for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(explicit)):
+    np.testing.assert_array_equal(a, b)
+  kernels = leaves(params, 'kernel')
+  assert len(kernels) == 10 * 2 + 2  # gcn, tcn; residuals of blocks 5, 8
+  for path, a in kernels.items():
+    want = np.sqrt(2 / np.prod(a.shape[:-1]))  # He-normal, fan-in
+    if a.size >= 10_000:
+      assert abs(a.std() / want - 1) < 0.05, (path, a.std(), want)
+      assert abs(a.mean()) < 0.05 * want, path
+  for path, a in leaves(params, 'scale').items():
+    assert (a == 1).all(), path
+  check_constant_parts(params)
+
+
+def test_reference_init_is_the_reference_stgcn_weights_init():
+  """Kernels ~ N(0, 0.02) (not truncated), BN scales ~ N(1, 0.02)."""
+  params = init_params(weight_init='reference')
+  kernels = leaves(params, 'kernel')
+  everything = np.concatenate([a.ravel() for a in kernels.values()])
+  assert everything.size > 3_000_000
+  assert abs(everything.std() - 0.02) < 0.0002
+  assert abs(everything.mean()) < 0.0002
+  assert np.abs(everything).max() > 4 * 0.02  # a plain normal, untruncated
+  for path, a in kernels.items():  # whatever the fan-in
+    if a.size >= 10_000:
+      assert abs(a.std() - 0.02) < 0.001, (path, a.std())
+  scales = leaves(params, 'scale')
+  assert 'data_bn' in ''.join(scales)  # the input BN too, as the reference
+  scale = np.concatenate(list(scales.values()))
+  assert scale.size > 3_000
+  assert abs(scale.mean() - 1) < 0.002
+  assert abs(scale.std() - 0.02) < 0.002
+  check_constant_parts(params)
+  # Another seed draws other values.
+  other = leaves(init_params(seed=1, weight_init='reference'), 'scale')
+  assert not np.array_equal(scale, np.concatenate(list(other.values())))
+
+
+def test_init_is_threaded_from_the_config_and_checked():
+  c = base.get_config()
+  assert c.model.init == 'he'
+  assert build.encoder_kwargs(c)['weight_init'] == 'he'
+  c.model.init = 'reference'
+  assert build.encoder(c).weight_init == 'reference'
+  assert build.byol_network(c).encoder_kwargs['weight_init'] == 'reference'
+  assert build.classifier(c, 0.5).encoder_kwargs['weight_init'] == 'reference'
+  c.model.init = 'xavier'
+  with pytest.raises(errors.UserError,
+                     match=r"model\.init='xavier'.*'he', 'reference'"):
+    build.encoder_kwargs(c)
+  with pytest.raises(ValueError, match=r"'xavier'.*'he', 'reference'"):
+    stgcn.STGCN('ntu25', 0.125, weight_init='xavier').init(
+        jax.random.key(0), jnp.zeros((1, 4, 1, 25, 6)), False)
 
 
 # ---- Graph convolution: fast formulation == reference formulation ----------

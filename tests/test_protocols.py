@@ -382,8 +382,8 @@ def test_pretraining_logs_knn_every_epoch(pretrained):
   assert [r['epoch'] for r in logged] == [0.0, 1.0, 2.0]
   net = build.byol_network(config)
   tx = optimizers.byol_optimizer(config.pretrain, lambda step: 0.0)
-  initial = jax.jit(pretrain.init_fn(config, net, tx))(
-      jax.random.key(config.seed))
+  initial = jax.jit(lambda rng: byol.init_state(
+      net, tx, rng, build.sample_input(config)))(jax.random.key(config.seed))
   at_init = knn.knn_accuracy(config, byol.online_encoder(initial))
   assert (logged[0]['knn_top1'], logged[0]['knn_top5']) == (
       at_init['knn_top1'], at_init['knn_top5'])

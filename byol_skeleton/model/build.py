@@ -1,6 +1,7 @@
 """Every network of the project, built from a config in this one place."""
 import jax.numpy as jnp
 
+from byol_skeleton import errors
 from byol_skeleton.data import skeletons
 from byol_skeleton.model import heads
 from byol_skeleton.model import stgcn
@@ -9,10 +10,15 @@ from byol_skeleton.model import stgcn
 def encoder_kwargs(config, width: float | None = None) -> dict:
   """stgcn.STGCN's arguments for the config, optionally at another width."""
   m = config.model
+  if m.init not in stgcn.INITS:
+    raise errors.UserError(
+        f'config.model.init={m.init!r}; expected one of {stgcn.INITS} (he: '
+        "He-normal kernels; reference: the reference ST-GCN's N(0, 0.02))")
   return dict(layout=config.data.layout,
               width=m.width if width is None else width,
               partition=m.partition, dropout=m.dropout,
-              dtype=jnp.dtype(m.dtype), person_pool=m.person_pool)
+              dtype=jnp.dtype(m.dtype), person_pool=m.person_pool,
+              weight_init=m.init)
 
 
 def encoder(config) -> stgcn.STGCN:

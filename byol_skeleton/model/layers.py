@@ -9,7 +9,7 @@ Here BatchNorm keeps only its input, and ReLU its output, which the next layer
 keeps anyway.
 """
 import functools
-from typing import Any
+from typing import Any, Callable
 
 import flax.linen as nn
 import jax
@@ -102,17 +102,18 @@ class BatchNorm(nn.Module):
   initialising, so `init` returns 'params' and 'batch_stats' only.
   Statistics are float32 whatever the input dtype; no cross-device sync.
   `relu=True` applies a ReLU to the output (fused: one buffer kept for the
-  backward pass instead of two).
+  backward pass instead of two). `scale_init` initialises the scale (gamma).
   """
   momentum: float = 0.9
   epsilon: float = 1e-5
   dtype: Any = None  # output dtype; None = the input's
   relu: bool = False
+  scale_init: Callable[..., Any] = nn.initializers.ones
 
   @nn.compact
   def __call__(self, x, use_running_average: bool):
     features = x.shape[-1]
-    scale = self.param('scale', nn.initializers.ones, (features,), jnp.float32)
+    scale = self.param('scale', self.scale_init, (features,), jnp.float32)
     bias = self.param('bias', nn.initializers.zeros, (features,), jnp.float32)
     running_mean = self.variable('batch_stats', 'mean', jnp.zeros, (features,),
                                  jnp.float32)

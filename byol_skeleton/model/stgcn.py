@@ -13,8 +13,11 @@ free reshapes:
   * BN is a reduction over all axes but the last.
 See `_graph_conv` for the timings that chose this over other orders.
 
-Init: conv/dense kernels He-normal (fan-in, every conv is followed by BN and
-ReLU), biases zero, BN scale 1 / bias 0, edge importance 1 (as the reference).
+Init (`weight_init`, config model.init): 'he' (default): conv/dense kernels
+He-normal (fan-in: every conv is followed by BN and ReLU), BN scale 1;
+'reference' is the reference ST-GCN's weights_init: kernels N(0, 0.02), BN
+scale N(1, 0.02). Both: biases 0, BN bias 0, edge importance 1 (as the
+reference). The paper does not say which it used.
 """
 from typing import Any
 
@@ -37,6 +40,24 @@ TEMPORAL_KERNEL = 9
 PERSON_POOLS = ('all', 'present')
 
 _kernel_init = nn.initializers.variance_scaling(2.0, 'fan_in', 'normal')
+# Initialisations (STGCN.weight_init; not `init`, which is Module.init): 'he'
+# above, or the reference ST-GCN's.
+INITS = ('he', 'reference')
+REFERENCE_STD = 0.02
+
+
+def _reference_scale_init(key, shape, dtype=jnp.float32):
+  """BN scale ~ N(1, 0.02), as the reference ST-GCN's weights_init."""
+  return 1 + nn.initializers.normal(REFERENCE_STD)(key, shape, dtype)
+
+
+def initializers(init: str):
+  """(kernel initializer, BN scale initializer) of an `INITS` name."""
+  if init == 'he':
+    return _kernel_init, nn.initializers.ones
+  if init == 'reference':
+    return nn.initializers.normal(REFERENCE_STD), _reference_scale_init
+  raise ValueError(f'Unknown weight_init {init!r}; expected one of {INITS}')
 
 
 def block_channels(width: float) -> tuple[int, ...]:
@@ -173,24 +194,27 @@ class STGCNBlock(nn.Module):
   dropout: float = 0.0
   dtype: Any = jnp.float32
   bn_momentum: float = 0.9
+  weight_init: str = 'he'  # one of INITS
 
   @nn.compact
   def __call__(self, x, adjacency, train: bool):
     """x: (V, B, T, C_in) -> (V, B, ceil(T / stride), features)."""
     c_in, out, dtype = x.shape[-1], self.features, self.dtype
     k = adjacency.shape[0]
+    kernel_init, scale_init = initializers(self.weight_init)
     importance = self.param('edge_importance', nn.initializers.ones,
                             adjacency.shape, jnp.float32)
-    gcn_kernel = self.param('gcn_kernel', _kernel_init, (k, c_in, out),
+    gcn_kernel = self.param('gcn_kernel', kernel_init, (k, c_in, out),
                             jnp.float32)
     gcn_bias = self.param('gcn_bias', nn.initializers.zeros, (k, out),
                           jnp.float32)
-    tcn_kernel = self.param('tcn_kernel', _kernel_init,
+    tcn_kernel = self.param('tcn_kernel', kernel_init,
                             (TEMPORAL_KERNEL, out, out), jnp.float32)
     tcn_bias = self.param('tcn_bias', nn.initializers.zeros, (out,),
                           jnp.float32)
     bn = lambda name, relu=False: layers.BatchNorm(
-        self.bn_momentum, dtype=dtype, relu=relu, name=name)
+        self.bn_momentum, dtype=dtype, relu=relu, scale_init=scale_init,
+        name=name)
 
     h = _graph_conv(x.astype(dtype), gcn_kernel.astype(dtype),
                     gcn_bias.astype(dtype), adjacency * importance)
@@ -204,7 +228,7 @@ class STGCNBlock(nn.Module):
     if c_in == out and self.stride == 1:
       res = x
     else:
-      res = nn.Dense(out, dtype=dtype, kernel_init=_kernel_init,
+      res = nn.Dense(out, dtype=dtype, kernel_init=kernel_init,
                      name='residual_conv')(x[:, :, ::self.stride])
       res = bn('residual_bn')(res, not train)
     return layers.relu(h + res.astype(h.dtype))
@@ -219,6 +243,7 @@ class STGCN(nn.Module):
   dtype: Any = jnp.float32
   bn_momentum: float = 0.9
   person_pool: str = 'all'
+  weight_init: str = 'he'  # one of INITS
 
   @nn.compact
   def __call__(self, x, train: bool):
@@ -226,6 +251,7 @@ class STGCN(nn.Module):
     if self.person_pool not in PERSON_POOLS:
       raise ValueError(f'Unknown person_pool {self.person_pool!r}; expected '
                        f'one of {PERSON_POOLS}')
+    _, scale_init = initializers(self.weight_init)  # also checks the name
     if x.ndim != 5 or x.shape[3] != layout.num_joints:
       raise ValueError(
           f'STGCN expects (N, T, M, V={layout.num_joints}, C) input for layout '
@@ -238,7 +264,7 @@ class STGCN(nn.Module):
     adjacency = jnp.asarray(graph.spatial_partition(layout, self.partition))
     # Input BN over the V*C channels, persons folded into the batch.
     x = layers.BatchNorm(self.bn_momentum, dtype=self.dtype,
-                         name='data_bn')(
+                         scale_init=scale_init, name='data_bn')(
         x.reshape(n, t, m, v * c), not train)
     h = x.reshape(n, t, m, v, c).transpose(3, 0, 2, 1, 4).reshape(
         v, n * m, t, c)
@@ -246,6 +272,7 @@ class STGCN(nn.Module):
         zip(block_channels(self.width), BLOCKS)):
       h = STGCNBlock(features, stride, residual=i > 0, dropout=self.dropout,
                      dtype=self.dtype, bn_momentum=self.bn_momentum,
+                     weight_init=self.weight_init,
                      name=f'block{i + 1}')(h, adjacency, train)
     # Global average pool over joints and time, then mean over persons.
     h = jnp.mean(h.astype(jnp.float32), axis=(0, 2)).reshape(n, m, -1)

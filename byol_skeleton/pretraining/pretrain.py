@@ -104,7 +104,8 @@ def run(config, workdir, checkpoint_step=None):
   if pc.knn_every_epochs > 0:
     knn_monitor = knn.KnnMonitor(config, mesh)
     monitor = loop.Monitor(pc.knn_every_epochs * steps_per_epoch,
-                           lambda s: knn_monitor(byol.online_encoder(s)))
+                           lambda s: {**knn_monitor(byol.online_encoder(s)),
+                                      'epoch': int(s.step) / steps_per_epoch})
 
   def scalars(step, step_metrics, steps_per_s):
     return dict(lr=float(lr_fn(step - 1)), tau=float(step_metrics['tau']),

@@ -18,7 +18,7 @@ Reading is random access (`tfds.data_source`), so memory holds only the
 per-example metadata (a few integers each), never the dataset. One background
 thread builds the next batches; data.worker_count > 0 builds them in grain
 worker processes instead, which was slower on the 2-core development machine
-(benchmarks/pipeline.py) and may pay off on hosts with many cores.
+(benchmarks/input_pipeline.py) and may pay off on hosts with many cores.
 """
 import dataclasses
 import functools

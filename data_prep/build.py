@@ -7,15 +7,34 @@
 NAME: ntu60, ntu120, pku_mmd2, nw_ucla, or synthetic (needs no --manual_dir).
 Each protocol is a separate TFDS config (`tfds.data_source('NAME/PROTOCOL')`)
 and parses the raw files again. At the end it prints, per protocol, the
-examples per split, the skipped samples by reason and the dropped bodies.
+examples per split, the skipped samples by reason (the first few; all of them
+are in skipped.json beside the shards) and the dropped bodies.
+
+A protocol that cannot be built (a split with no recording) does not stop the
+others: it is named with the reason, after the reports of those that were
+built, and the exit code is 2, as for any other bad input (one sentence, no
+traceback).
+
+One build of a dataset into a data_dir at a time: a build holds an OS lock
+(flock) on DATA_DIR/NAME.build.lock until it ends, however it ends, and a
+second one is refused with the holder's PID and host rather than made to
+wait: builds take hours, and once the first is done a rerun skips the
+protocols it prepared.
 """
+import datetime
+import fcntl
 import importlib
 import os
+import pathlib
+import socket
 import time
 
 from absl import app
 from absl import flags
 import tensorflow_datasets as tfds
+
+from byol_skeleton import errors
+from data_prep import report
 
 # name -> (module, builder class); imported only when asked for.
 DATASETS = {
@@ -51,60 +70,162 @@ def builder_class(dataset: str):
   return getattr(importlib.import_module(module), name)
 
 
+class IncompleteBuild(errors.UserError):
+  """Some protocols could not be built; `reports` has every protocol's."""
+
+  def __init__(self, reports: dict[str, str], failures: dict[str, str]):
+    self.reports = reports
+    super().__init__(f'{len(failures)} of {len(reports)} protocols not built: '
+                     + '; '.join(failures.values()))
+
+
+class BuildLock:
+  """Holds DATA_DIR/<dataset>.build.lock until released or the process ends.
+
+  Two builds of one dataset into one data_dir would race to move their
+  finished shards into the same folder (one then dies with FileExistsError).
+  """
+
+  def __init__(self, data_dir, dataset: str):
+    self.path = pathlib.Path(data_dir) / f'{dataset}.build.lock'
+    try:
+      self.path.parent.mkdir(parents=True, exist_ok=True)
+      # Opened without truncating: the holder's line must survive a refusal.
+      fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+      raise errors.UserError(
+          f'--data_dir {data_dir} cannot be written ({self.path}: '
+          f'{e.strerror}).') from None
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      holder = os.read(fd, 1000).decode(errors='replace').strip()
+      os.close(fd)
+      raise errors.UserError(
+          f'data_dir {data_dir} is in use by another {dataset} build '
+          f'({holder or "holder unknown"}, lock {self.path}); wait for it to '
+          'end, or build into another --data_dir.') from None
+    os.ftruncate(fd, 0)
+    os.write(fd, (f'PID {os.getpid()} on {socket.gethostname()}, since '
+                  f'{datetime.datetime.now():%Y-%m-%d %H:%M:%S}').encode())
+    self._fd = fd
+
+  def release(self) -> None:
+    if self._fd is not None:
+      os.close(self._fd)  # closing the descriptor releases the flock
+      self._fd = None
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    self.release()
+
+
+def _data_dir_root(data_dir: str | None) -> str:
+  """The folder TFDS writes into, as `tfds` resolves it."""
+  return (data_dir or os.environ.get('TFDS_DATA_DIR')
+          or os.path.expanduser('~/tensorflow_datasets'))
+
+
+def _check_arguments(dataset, cls, manual_dir, protocols, missing_list):
+  known = [config.name for config in cls.BUILDER_CONFIGS]
+  unknown = sorted(set(protocols or ()) - set(known))
+  if unknown:
+    raise errors.UserError(f'unknown protocols {unknown} for {dataset}; '
+                           f'known: {known}.')
+  if dataset not in NO_MANUAL_DIR and not (
+      manual_dir and os.path.isdir(manual_dir)):
+    raise errors.UserError(
+        f'--manual_dir must be an existing folder for {dataset}, got '
+        f'{manual_dir!r}; it holds {cls.RAW_FILES} (see {cls.__name__}'
+        '.MANUAL_DOWNLOAD_INSTRUCTIONS in data_prep/builders.py).')
+  if missing_list and not dataset.startswith('ntu'):
+    raise errors.UserError(
+        f'--missing_list applies to ntu60/ntu120, not {dataset}.')
+
+
+def _build_protocol(builder, manual_dir) -> str:
+  """Builds one protocol; returns its printable report."""
+  start = time.time()
+  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+      manual_dir=manual_dir, try_download_gcs=False))
+  lines = [f'written to {builder.data_dir} in {time.time() - start:.1f} s']
+  lines += [f'{split}: {info.num_examples} examples'
+            for split, info in sorted(builder.info.splits.items())]
+  if hasattr(builder, 'report'):
+    lines.append(builder.report.format())
+    skipped = builder.report.write_skipped(
+        pathlib.Path(builder.data_dir) / 'skipped.json')
+    lines.append(f'every skipped sample, with its reason: {skipped}')
+  return '\n'.join(lines)
+
+
 def build(dataset: str, manual_dir: str | None = None,
           data_dir: str | None = None, protocols: list[str] | None = None,
           num_workers: int | None = None,
           missing_list: str | None = None) -> dict[str, str]:
-  """Builds every protocol; returns protocol -> printable report."""
+  """Builds every protocol; returns protocol -> printable report.
+
+  Raises errors.UserError for bad arguments or raw files, and IncompleteBuild
+  (with every protocol's report) after trying them all when some could not
+  be built.
+  """
   cls = builder_class(dataset)
-  known = [config.name for config in cls.BUILDER_CONFIGS]
-  unknown = sorted(set(protocols or ()) - set(known))
-  if unknown:
-    raise ValueError(f'unknown protocols {unknown} for {dataset}; '
-                     f'known: {known}')
-  if dataset not in NO_MANUAL_DIR and not (
-      manual_dir and os.path.isdir(manual_dir)):
-    raise ValueError(f'--manual_dir must be an existing folder for {dataset}, '
-                     f'got {manual_dir!r}.\n{cls.MANUAL_DOWNLOAD_INSTRUCTIONS}')
-  if missing_list and not dataset.startswith('ntu'):
-    raise ValueError(f'--missing_list applies to ntu60/ntu120, not {dataset}')
+  _check_arguments(dataset, cls, manual_dir, protocols, missing_list)
   kwargs = {}
   if dataset not in NO_MANUAL_DIR:
     kwargs['num_workers'] = num_workers
   if missing_list:
     kwargs['missing_list'] = missing_list
 
-  reports = {}
-  for protocol in protocols or known:
-    builder = cls(config=protocol, data_dir=data_dir,
-                  file_format='array_record', **kwargs)
-    if builder.is_prepared():
-      reports[protocol] = (f'already prepared in {builder.data_dir}; delete it '
-                           'to rebuild')
-      continue
-    start = time.time()
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        manual_dir=manual_dir, try_download_gcs=False))
-    lines = [f'written to {builder.data_dir} in {time.time() - start:.1f} s']
-    lines += [f'{split}: {info.num_examples} examples'
-              for split, info in sorted(builder.info.splits.items())]
-    if hasattr(builder, 'report'):
-      lines.append(builder.report.format())
-    reports[protocol] = '\n'.join(lines)
+  reports, failures = {}, {}
+  with BuildLock(_data_dir_root(data_dir), dataset):
+    for protocol in protocols or [c.name for c in cls.BUILDER_CONFIGS]:
+      builder = cls(config=protocol, data_dir=data_dir,
+                    file_format='array_record', **kwargs)
+      if builder.is_prepared():
+        reports[protocol] = (f'already prepared in {builder.data_dir}; delete '
+                             'it to rebuild')
+        continue
+      try:
+        reports[protocol] = _build_protocol(builder, manual_dir)
+      except report.EmptySplit as e:
+        failures[protocol] = str(e)
+        reports[protocol] = f'not built: {e}\n{builder.report.format()}'
+  if failures:
+    raise IncompleteBuild(reports, failures)
   return reports
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  try:
-    reports = build(_DATASET.value, _MANUAL_DIR.value, _DATA_DIR.value,
-                    _PROTOCOLS.value, _NUM_WORKERS.value, _MISSING_LIST.value)
-  except ValueError as e:
-    raise app.UsageError(str(e)) from None
+def _print_reports(dataset: str, reports: dict[str, str]):
   for protocol, text in reports.items():
-    print(f'\n== {_DATASET.value}/{protocol} ==\n{text}')
+    print(f'\n== {dataset}/{protocol} ==\n{text}')
+
+
+def main(argv):
+  with errors.reported():  # a UserError: one sentence on stderr, exit code 2
+    if len(argv) > 1:
+      raise errors.UserError(f'unexpected arguments: {argv[1:]}')
+    try:
+      reports = build(_DATASET.value, _MANUAL_DIR.value, _DATA_DIR.value,
+                      _PROTOCOLS.value, _NUM_WORKERS.value,
+                      _MISSING_LIST.value)
+    except IncompleteBuild as e:
+      _print_reports(_DATASET.value, e.reports)
+      raise
+    except ValueError as e:  # a reader's error names the file and line
+      raise errors.UserError(str(e)) from None
+    _print_reports(_DATASET.value, reports)
+
+
+def _parse_flags(argv):
+  """absl's flag parsing; a bad flag is one sentence, not the flag help."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    errors.fail(str(e))
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)

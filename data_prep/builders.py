@@ -4,8 +4,10 @@ Each lists its raw files in the main process (file names decide the split),
 parses and preprocesses them in a process pool (chunks in order, a bounded
 number in flight, so memory stays flat whatever the dataset size), and writes
 array_record
-shards of the schema in `features.py`. Files that cannot become examples are
-counted, not fatal; `builder.report` holds the counts after a build.
+shards of the schema in `features.py`. Files that cannot become examples
+(unreadable, unusable, oddly named, duplicates) are counted, not fatal;
+`builder.report` holds the counts after a build. A protocol with an empty
+split raises `report.EmptySplit` instead of TFDS' bare assertion.
 """
 import collections
 import functools
@@ -18,6 +20,7 @@ from typing import Any, Callable, Iterator
 import tensorflow_datasets as tfds
 import tqdm
 
+from byol_skeleton import errors
 from data_prep import features
 from data_prep import ntu
 from data_prep import nw_ucla
@@ -63,8 +66,9 @@ def _first_existing(root: pathlib.Path, candidates: tuple[str, ...],
   for candidate in candidates:
     if (root / candidate).exists():
       return root / candidate
-  raise FileNotFoundError(
-      f'no {what} in {root}: expected one of {", ".join(candidates)}')
+  raise errors.UserError(
+      f'--manual_dir {root} has no {what}: expected one of '
+      f'{", ".join(candidates)}.')
 
 
 class SkeletonBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
@@ -76,6 +80,8 @@ class SkeletonBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   NUM_PERSONS: int
   NUM_JOINTS: int
   HOMEPAGE: str
+  # The raw files the manual dir must hold, in a few words, for errors.
+  RAW_FILES: str
   # Nothing is downloaded, so there are no checksums to look up next to the
   # code; tfds' lookup would import `importlib_resources`, absent on 3.11.
   code_path = None
@@ -103,27 +109,72 @@ class SkeletonBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """Picklable loader input -> report.Loaded (runs in pool workers)."""
     raise NotImplementedError
 
+  def _split_rule(self, split: str) -> str:
+    """Which recordings go into `split`, e.g. 'from cameras 2, 3'."""
+    raise NotImplementedError
+
   def _split_generators(self, dl_manager):
-    items = self._list_items(pathlib.Path(dl_manager.manual_dir))
+    manual_dir = pathlib.Path(dl_manager.manual_dir)
+    items = self._list_items(manual_dir)
+    # TFDS would only fail after writing the other splits, with a bare
+    # "No examples were yielded"; say which split and why, before any work.
+    if not any(items.values()):
+      skipped = ', '.join(f'{reason}: {n}' for reason, n in sorted(
+          self.report.skipped.items()))
+      raise report.EmptySplit(
+          f'{self.builder_config.name}: no usable recording in {manual_dir} '
+          f'(skipped: {skipped}); expected {self.RAW_FILES}')
+    empty = [split for split in SPLITS if not items[split]]
+    if empty:
+      raise report.EmptySplit('; '.join(
+          f'{self.builder_config.name}/{split}: no recordings '
+          f'{self._split_rule(split)}' for split in empty))
     return {split: self._generate_examples(split, items[split])
             for split in SPLITS}
 
   def _generate_examples(self, split: str, items: list[NamedItem]):
+    count = 0
     for loaded in tqdm.tqdm(
         _load_in_order(self._load_fn(), items, self.num_workers),
         total=len(items),
         desc=f'{self.name}/{self.builder_config.name} {split}', unit=' files'):
       self.report.add(split, loaded)
+      count += len(loaded.examples)
       yield from loaded.examples
+    if not count:
+      raise report.EmptySplit(
+          f'{self.builder_config.name}/{split}: all {len(items)} recordings '
+          'were skipped (reasons in the report)')
     logging.info('%s/%s %s done:\n%s', self.name, self.builder_config.name,
                  split, self.report.format())
 
+  def _no_raw_files(self, what: str):
+    """Raises the one-sentence error of a manual dir without raw files."""
+    raise errors.UserError(
+        f'{what}; expected {self.RAW_FILES} (see {type(self).__name__}'
+        '.MANUAL_DOWNLOAD_INSTRUCTIONS in data_prep/builders.py).')
 
-def _duplicate_check(seen: dict[str, pathlib.Path], name: str,
-                     path: pathlib.Path):
-  if name in seen:
-    raise ValueError(f'sample {name} found twice: {seen[name]} and {path}')
-  seen[name] = path
+  def _named(self, parse_name: Callable[[Any], Any], path: pathlib.Path,
+             manual_dir: pathlib.Path, seen: dict[str, pathlib.Path]):
+    """The parsed name of `path`, or None when it is skipped (counted).
+
+    A stray file (`X (copy).skeleton`) or a second copy of a sample (the
+    release unpacked twice) is no reason to stop a build of thousands; the
+    first copy in path order is kept.
+    """
+    where = path.relative_to(manual_dir)
+    try:
+      name = parse_name(path)
+    except ValueError as e:  # the message repeats the path: said once
+      self.report.add_skip(report.BAD_NAME, str(where),
+                           str(e).removeprefix(f'{path}: '))
+      return None
+    if name.name in seen:
+      self.report.add_skip(report.DUPLICATE, str(where),
+                           f'{name.name} is also {seen[name.name]}, kept')
+      return None
+    seen[name.name] = where
+    return name
 
 
 class _NtuBuilder(SkeletonBuilder, skip_registration=True):
@@ -155,18 +206,21 @@ class _NtuBuilder(SkeletonBuilder, skip_registration=True):
   def _load_fn(self):
     return ntu.load_example
 
+  def _split_rule(self, split):
+    return ntu.split_rule(self.DATASET, self.builder_config.name, split)
+
   def _list_items(self, manual_dir):
     paths = sorted(manual_dir.rglob('*.skeleton'))
     if not paths:
-      raise FileNotFoundError(
-          f'no .skeleton files under {manual_dir}.\n'
-          f'{self.MANUAL_DOWNLOAD_INSTRUCTIONS}')
+      self._no_raw_files(
+          f'--manual_dir {manual_dir} has no .skeleton file at any depth')
     missing = self._missing_names(manual_dir)
     items = {split: [] for split in SPLITS}
     seen = {}
     for path in paths:
-      name = ntu.parse_name(path)
-      _duplicate_check(seen, name.name, path)
+      name = self._named(ntu.parse_name, path, manual_dir, seen)
+      if name is None:
+        continue
       if not ntu.in_dataset(name, self.DATASET):
         self.report.add_skip(report.NOT_IN_DATASET, name.name)
       elif name.name in missing:
@@ -204,6 +258,8 @@ class Ntu60(_NtuBuilder):
           name='xview', description='Cross-view: train on cameras 2, 3; '
           'test on camera 1.'),
   ]
+  RAW_FILES = ('SsssCcccPpppRrrrAaaa.skeleton files from '
+               'nturgbd_skeletons_s001_to_s017.zip')
   MANUAL_DOWNLOAD_INSTRUCTIONS = _NTU_INSTRUCTIONS.format(
       zips='nturgbd_skeletons_s001_to_s017.zip',
       extra='; files of setups > 17 are counted as not part of NTU-60',
@@ -225,6 +281,8 @@ class Ntu120(_NtuBuilder):
           name='xset', description='Cross-setup: train on even setup ids, '
           'test on odd.'),
   ]
+  RAW_FILES = ('SsssCcccPpppRrrrAaaa.skeleton files from '
+               'nturgbd_skeletons_s001_to_s017.zip and _s018_to_s032.zip')
   MANUAL_DOWNLOAD_INSTRUCTIONS = _NTU_INSTRUCTIONS.format(
       zips='nturgbd_skeletons_s001_to_s017.zip and '
       'nturgbd_skeletons_s018_to_s032.zip', extra='',
@@ -243,6 +301,7 @@ class NwUcla(SkeletonBuilder):
           name='xview', description='Cross-view: train on views 1, 2 '
           '(1,020 sequences), test on view 3 (464).'),
   ]
+  RAW_FILES = 'the aAA_sSS_eEE_vVV.json files of NW-UCLA (all_sqe)'
   MANUAL_DOWNLOAD_INSTRUCTIONS = """\
 Put the per-sequence JSON files `aAA_sSS_eEE_vVV.json` (the `all_sqe` folder
 distributed with CTR-GCN's NW-UCLA data) anywhere under the manual dir.
@@ -251,17 +310,20 @@ distributed with CTR-GCN's NW-UCLA data) anywhere under the manual dir.
   def _load_fn(self):
     return nw_ucla.load_example
 
+  def _split_rule(self, split):
+    return nw_ucla.split_rule(self.builder_config.name, split)
+
   def _list_items(self, manual_dir):
     paths = sorted(manual_dir.rglob('*.json'))
     if not paths:
-      raise FileNotFoundError(
-          f'no .json files under {manual_dir}.\n'
-          f'{self.MANUAL_DOWNLOAD_INSTRUCTIONS}')
+      self._no_raw_files(
+          f'--manual_dir {manual_dir} has no .json file at any depth')
     items = {split: [] for split in SPLITS}
     seen = {}
     for path in paths:
-      name = nw_ucla.parse_name(path)
-      _duplicate_check(seen, name.name, path)
+      name = self._named(nw_ucla.parse_name, path, manual_dir, seen)
+      if name is None:
+        continue
       split = nw_ucla.split_of(name, self.builder_config.name)
       items[split].append((name.name, str(path)))
     return items
@@ -283,6 +345,8 @@ class PkuMmd2(SkeletonBuilder):
           name='xsub', description='Cross-subject split of the authors\' '
           'split file; one example per trimmed action instance.'),
   ]
+  RAW_FILES = ('PKU-MMD II skeleton/ and label/ folders of AxxNyy-V.txt files '
+               'and cross_subject_v2.txt')
   MANUAL_DOWNLOAD_INSTRUCTIONS = f"""\
 From the PKU-MMD phase II release ({HOMEPAGE}) put into the manual dir:
   {' | '.join(SKELETON_DIRS)}/AxxNyy-V.txt   skeletons (Skeleton_v2.7z)
@@ -293,6 +357,10 @@ From the PKU-MMD phase II release ({HOMEPAGE}) put into the manual dir:
   def _load_fn(self):
     return functools.partial(pku_mmd.load_video, label_index=self._label_index)
 
+  def _split_rule(self, split):
+    return ('of the split file\'s training videos' if split == 'train'
+            else 'of the split file\'s validation videos')
+
   def _list_items(self, manual_dir):
     skeleton_dir = _first_existing(
         manual_dir, self.SKELETON_DIRS, 'skeleton folder')
@@ -302,8 +370,14 @@ From the PKU-MMD phase II release ({HOMEPAGE}) put into the manual dir:
                 for video in videos}
     items = {split: [] for split in SPLITS}
     action_ids = set()
-    for path in sorted(skeleton_dir.glob('*.txt')):
-      name = pku_mmd.parse_name(path)
+    seen = {}
+    paths = sorted(skeleton_dir.glob('*.txt'))
+    if not paths:
+      self._no_raw_files(f'{skeleton_dir} has no .txt file')
+    for path in paths:
+      name = self._named(pku_mmd.parse_name, path, manual_dir, seen)
+      if name is None:
+        continue
       label_path = label_dir / path.name
       if name.name not in split_of:
         self.report.add_skip(report.NOT_IN_SPLIT, name.name)
@@ -315,8 +389,8 @@ From the PKU-MMD phase II release ({HOMEPAGE}) put into the manual dir:
         items[split_of[name.name]].append(
             (name.name, (str(path), str(label_path))))
     if len(action_ids) != self.NUM_CLASSES:
-      raise ValueError(
-          f'expected {self.NUM_CLASSES} distinct action ids in {label_dir}, '
-          f'found {len(action_ids)}: {sorted(action_ids)}')
+      raise errors.UserError(
+          f'{label_dir}: expected {self.NUM_CLASSES} distinct action ids in '
+          f'the label files, found {len(action_ids)}: {sorted(action_ids)}.')
     self._label_index = {a: i for i, a in enumerate(sorted(action_ids))}
     return items

@@ -109,6 +109,23 @@ def split_of(name: NtuName, dataset: str, protocol: str) -> str:
   return 'train' if train else 'test'
 
 
+def split_rule(dataset: str, protocol: str, split: str) -> str:
+  """Which recordings `split_of` puts into `split`, for an empty split."""
+  cameras = ', '.join(map(str, sorted(NTU60_XVIEW_TRAIN_CAMERAS)))
+  train, test = {
+      ('ntu60', 'xsub'): (
+          f'of the {len(NTU60_XSUB_TRAIN_SUBJECTS)} training subjects',
+          'of the other subjects'),
+      ('ntu60', 'xview'): (f'from cameras {cameras}',
+                           f'from cameras other than {cameras}'),
+      ('ntu120', 'xsub'): (
+          f'of the {len(NTU120_XSUB_TRAIN_SUBJECTS)} training subjects',
+          'of the other subjects'),
+      ('ntu120', 'xset'): ('from even setups', 'from odd setups'),
+  }[dataset, protocol]
+  return train if split == 'train' else test
+
+
 def read_missing_list(path) -> frozenset[str]:
   """Sample names in the authors' missing-skeleton list (headers ignored)."""
   with open(path) as f:

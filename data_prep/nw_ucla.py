@@ -59,6 +59,15 @@ def split_of(name: NwUclaName, protocol: str) -> str:
   return 'train' if name.view in XVIEW_TRAIN_VIEWS else 'test'
 
 
+def split_rule(protocol: str, split: str) -> str:
+  """Which recordings `split_of` puts into `split`, for an empty split."""
+  if protocol != 'xview':
+    raise ValueError(f'unknown protocol {protocol!r} for nw_ucla')
+  train = ', '.join(map(str, sorted(XVIEW_TRAIN_VIEWS)))
+  return (f'from views {train}' if split == 'train'
+          else f'from views other than {train}')
+
+
 def read_json(path) -> tuple[np.ndarray, int]:
   """(T, 1, 20, 3) float32 skeleton and 0-based label of one file."""
   with open(path) as f:
@@ -70,7 +79,9 @@ def read_json(path) -> tuple[np.ndarray, int]:
     raise report.MalformedFile(
         path, None, 'expected a JSON object with "skeletons" and "label"')
   label = record['label']
-  if not isinstance(label, int) or not 1 <= label <= NUM_CLASSES:
+  # bool is an int subclass in Python: `true` would pass as class 1.
+  if (isinstance(label, bool) or not isinstance(label, int)
+      or not 1 <= label <= NUM_CLASSES):
     raise report.MalformedFile(
         path, None, f'expected "label" an integer in 1..{NUM_CLASSES}, '
         f'got {label!r}')

@@ -1,14 +1,20 @@
 """What a build kept, skipped and dropped, and the errors that decide it.
 
 Readers raise `MalformedFile` (the file breaks its format) or `SkipSample`
-(well-formed but unusable). A builder's per-item loader returns a `Loaded`;
+(well-formed but unusable); builders raise `EmptySplit` for a protocol with a
+split that nothing went into. A builder's per-item loader returns a `Loaded`;
 `load_safely` turns a raised error into a counted skip, so one bad file never
 stops a build. `BuildReport` sums the `Loaded`s and prints the end-of-build
-summary. Kept free of TFDS so pool workers import it cheaply.
+summary, and `write_skipped` the whole list of skipped samples. Kept free of
+TFDS so pool workers import it cheaply.
 """
 import collections
 import dataclasses
+import json
+import pathlib
 from typing import Any, Callable
+
+from byol_skeleton import errors
 
 # Skip reasons: the report's keys.
 MISSING_LIST = 'in the missing-skeleton list'
@@ -18,8 +24,10 @@ ONLY_NOISE = 'only noise bodies'
 TOO_FEW_FRAMES = 'too few frames'
 NOT_IN_DATASET = 'not part of this dataset'
 NOT_IN_SPLIT = 'in neither split'
+BAD_NAME = 'unrecognised file name'
+DUPLICATE = 'duplicate sample'
 
-# How many skipped names per reason the report prints.
+# How many skipped names per reason the report prints; `write_skipped` has all.
 _SHOWN_PER_REASON = 5
 
 
@@ -37,6 +45,10 @@ class SkipSample(Exception):
   def __init__(self, reason: str, message: str):
     super().__init__(message)
     self.reason = reason
+
+
+class EmptySplit(errors.UserError):
+  """A split of a protocol with no example: that protocol cannot be built."""
 
 
 @dataclasses.dataclass
@@ -80,6 +92,8 @@ class BuildReport:
       default_factory=collections.Counter)
   skipped_names: dict[str, list[str]] = dataclasses.field(
       default_factory=dict)
+  # Every skip: (reason, sample name, message).
+  skips: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
 
   def add(self, split: str, loaded: Loaded):
     self.examples[split] += len(loaded.examples)
@@ -89,6 +103,7 @@ class BuildReport:
 
   def add_skip(self, reason: str, name: str, message: str = ''):
     self.skipped[reason] += 1
+    self.skips.append((reason, name, message))
     shown = self.skipped_names.setdefault(reason, [])
     if len(shown) < _SHOWN_PER_REASON:
       shown.append(f'{name}: {message}' if message else name)
@@ -108,3 +123,13 @@ class BuildReport:
     lines.extend(f'  {reason}: {n}'
                  for reason, n in sorted(self.dropped_bodies.items()))
     return '\n'.join(lines)
+
+  def write_skipped(self, path) -> pathlib.Path:
+    """Writes every skipped sample as JSON {reason: [{sample, message}]}."""
+    by_reason = {}
+    for reason, name, message in self.skips:
+      by_reason.setdefault(reason, []).append(
+          {'sample': name, 'message': message})
+    path = pathlib.Path(path)
+    path.write_text(json.dumps(by_reason, indent=1, sort_keys=True) + '\n')
+    return path

@@ -2,13 +2,20 @@
 import collections
 import json
 import os
+import pathlib
+import socket
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from byol_skeleton import errors
+from byol_skeleton.data import pipeline
 from byol_skeleton.data import skeletons
 from data_prep import build
+from data_prep import builders
 from data_prep import ntu
 from data_prep import nw_ucla
 from data_prep import pku_mmd
@@ -488,11 +495,12 @@ def test_pku_mmd2_build_on_tiny_files(tmp_path):
 
 
 def test_build_rejects_bad_arguments(tmp_path):
-  with pytest.raises(ValueError, match=r"unknown protocols \['xset'\]"):
+  with pytest.raises(errors.UserError, match=r"unknown protocols \['xset'\]"):
     build.build('ntu60', str(tmp_path), protocols=['xset'])
-  with pytest.raises(ValueError, match='--manual_dir must be an existing'):
+  with pytest.raises(errors.UserError,
+                     match='--manual_dir must be an existing'):
     build.build('nw_ucla', str(tmp_path / 'absent'))
-  with pytest.raises(ValueError, match='--missing_list applies to ntu'):
+  with pytest.raises(errors.UserError, match='--missing_list applies to ntu'):
     build.build('nw_ucla', str(tmp_path), missing_list='x.txt')
 
 
@@ -506,3 +514,176 @@ def test_report_format():
   assert 'examples: train 1' in text and 'skipped: 2' in text
   assert f'{report.NO_BODY}: 1\n    b: why' in text
   assert f'bodies dropped: 2\n  {ntu.DROP_SHORT}: 2' in text
+
+
+# ------------------------------------------------------------ bad raw input
+
+
+def _ntu_files(root, *names):
+  """Valid 15-frame .skeleton files `root/NAME.skeleton`; returns root."""
+  root.mkdir(parents=True, exist_ok=True)
+  for name in names:
+    _write(root / f'{name}.skeleton', _ntu_text(_good_frames()))
+  return root
+
+
+def _cli(*args):
+  """`python -m data_prep.build ARGS`: (exit code, stderr lines)."""
+  result = subprocess.run(
+      [sys.executable, '-m', 'data_prep.build', *args], capture_output=True,
+      text=True, cwd=pathlib.Path(__file__).resolve().parents[1], timeout=300,
+      check=False)
+  return result.returncode, result.stderr.strip().splitlines()
+
+
+def test_empty_split_builds_the_other_protocols_and_names_it(tmp_path):
+  # Camera 1 only: xview has no training recording; xsub has both splits.
+  raw = _ntu_files(tmp_path / 'raw', 'S001C001P001R001A001',
+                   'S001C001P003R001A002')
+  data_dir = tmp_path / 'tfds'
+  with pytest.raises(build.IncompleteBuild) as info:
+    build.build('ntu60', str(raw), str(data_dir), num_workers=1)
+  assert str(info.value) == ('1 of 2 protocols not built: xview/train: no '
+                             'recordings from cameras 2, 3')
+  reports = info.value.reports
+  assert 'train: 1 examples' in reports['xsub']
+  assert reports['xview'].startswith(
+      'not built: xview/train: no recordings from cameras 2, 3')
+  source = tfds.data_source('ntu60/xsub', data_dir=str(data_dir))
+  assert (len(source['train']), len(source['test'])) == (1, 1)
+  # The CLI prints the reports, then the error as one sentence; exit code 2.
+  code, stderr = _cli('--dataset=ntu60', f'--manual_dir={raw}',
+                      f'--data_dir={data_dir}', '--num_workers=1')
+  assert code == 2
+  assert stderr[-1] == ('byol-skeleton: error: 1 of 2 protocols not built: '
+                        'xview/train: no recordings from cameras 2, 3.')
+
+
+def test_split_whose_every_file_is_skipped_is_named(tmp_path):
+  raw = _ntu_files(tmp_path / 'raw', 'S001C001P001R001A001',
+                   'S001C001P003R001A002')
+  _write(raw / 'S001C002P001R001A003.skeleton', '')  # xview's only train file
+  with pytest.raises(build.IncompleteBuild) as info:
+    build.build('ntu60', str(raw), str(tmp_path / 'tfds'), num_workers=1)
+  assert str(info.value) == ('1 of 2 protocols not built: xview/train: all 1 '
+                             'recordings were skipped (reasons in the report)')
+  assert f'{report.UNREADABLE}: 1' in info.value.reports['xview']
+
+
+@pytest.mark.parametrize('dataset', ['ntu60', 'nw_ucla', 'pku_mmd2'])
+def test_manual_dir_without_raw_files_is_one_sentence(tmp_path, dataset):
+  raw = tmp_path / 'raw'
+  raw.mkdir()
+  _write(raw / 'readme.md', 'not a raw file\n')
+  expected = {
+      'ntu60': f'--manual_dir {raw} has no .skeleton file at any depth; '
+               'expected SsssCcccPpppRrrrAaaa.skeleton files from',
+      'nw_ucla': f'--manual_dir {raw} has no .json file at any depth; '
+                 'expected the aAA_sSS_eEE_vVV.json files',
+      'pku_mmd2': f'--manual_dir {raw} has no skeleton folder: expected '
+                  'one of skeleton, skeletons, Skeleton_v2.',
+  }[dataset]
+  with pytest.raises(errors.UserError) as info:
+    build.build(dataset, str(raw), str(tmp_path / 'tfds'), num_workers=1)
+  message = str(info.value)
+  assert message.startswith(expected) and '\n' not in message
+  if dataset == 'pku_mmd2':
+    return
+  # Raw files none of which has a sample's name: named as such.
+  _write(raw / 'x.skeleton', '')
+  _write(raw / 'x.json', '{}')
+  with pytest.raises(errors.UserError, match=(
+      f'no usable recording in {raw} \\(skipped: {report.BAD_NAME}: 1\\)')):
+    build.build(dataset, str(raw), str(tmp_path / 'tfds'), num_workers=1)
+
+
+def test_cli_errors_are_one_sentence(tmp_path):
+  code, stderr = _cli('--dataset=foo')
+  assert code == 2
+  assert stderr == ['byol-skeleton: error: flag --dataset=foo: value should be '
+                    'one of <ntu120|ntu60|nw_ucla|pku_mmd2|synthetic>.']
+  # TFDS logs a line or two first; then one sentence, no help, no traceback.
+  code, stderr = _cli('--dataset=ntu60', f'--manual_dir={tmp_path}',
+                      f'--data_dir={tmp_path / "tfds"}')
+  assert code == 2
+  assert stderr[-1].startswith(
+      f'byol-skeleton: error: --manual_dir {tmp_path} has no .skeleton file')
+  assert not [line for line in stderr
+              if line.startswith(('Traceback', 'flags:', 'Request the'))]
+
+
+def test_pipeline_knows_the_datasets_and_protocols_the_builder_builds():
+  assert pipeline.BUILDABLE == {
+      name: tuple(c.name for c in build.builder_class(name).BUILDER_CONFIGS)
+      for name in build.DATASETS}
+
+
+def test_odd_names_and_duplicates_are_skipped_and_counted(tmp_path):
+  raw = _ntu_files(tmp_path / 'raw' / 'a', 'S001C001P001R001A001',
+                   'S001C001P003R001A002')
+  _ntu_files(tmp_path / 'raw' / 'b', 'S001C001P001R001A001')  # unpacked twice
+  _write(raw / 'S001C001P001R001A001 (copy).skeleton',
+         _ntu_text(_good_frames()))
+  reports = build.build('ntu60', str(tmp_path / 'raw'),
+                        str(tmp_path / 'tfds'), protocols=['xsub'],
+                        num_workers=1)
+  text = reports['xsub']
+  assert 'examples: test 1, train 1' in text
+  assert (f'{report.BAD_NAME}: 1\n    a/S001C001P001R001A001 (copy).skeleton: '
+          "unknown NTU file name 'S001C001P001R001A001 (copy)'") in text
+  assert (f'{report.DUPLICATE}: 1\n    b/S001C001P001R001A001.skeleton: '
+          'S001C001P001R001A001 is also a/S001C001P001R001A001.skeleton, '
+          'kept') in text
+  # NW-UCLA: a stray JSON beside the samples is counted the same way.
+  ucla = tmp_path / 'ucla'
+  ucla.mkdir()
+  record = {'skeletons': [[[0.0, 0.0, 0.0]] * 20], 'label': 1}
+  for name in ('a01_s01_e01_v01', 'a01_s01_e01_v03', 'meta'):
+    _ucla_json(ucla, name, record)
+  builder = builders.NwUcla(config='xview', data_dir=str(tmp_path / 'tfds'))
+  items = builder._list_items(ucla)  # pylint: disable=protected-access
+  assert [len(items[s]) for s in ('train', 'test')] == [1, 1]
+  assert builder.report.skipped == {report.BAD_NAME: 1}
+
+
+def test_a_second_build_into_one_data_dir_is_refused(tmp_path):
+  data_dir = tmp_path / 'tfds'
+  with build.BuildLock(data_dir, 'synthetic'):
+    with pytest.raises(errors.UserError) as info:
+      build.build('synthetic', data_dir=str(data_dir))
+  message = str(info.value)
+  assert message.startswith(f'data_dir {data_dir} is in use by another '
+                            'synthetic build')
+  assert f'PID {os.getpid()} on {socket.gethostname()}, since' in message
+  assert not (data_dir / 'synthetic').exists()  # refused before any work
+  build.BuildLock(data_dir, 'synthetic').release()  # released: free again
+  build.BuildLock(data_dir, 'ntu60').release()  # other datasets: their own
+
+
+def test_nw_ucla_bool_label_is_skipped_and_all_skips_are_written(tmp_path):
+  record = {'skeletons': np.random.default_rng(8).normal(
+      size=(3, 20, 3)).tolist(), 'label': 1}
+  raw = tmp_path / 'raw'
+  raw.mkdir()
+  with pytest.raises(report.MalformedFile, match='got True'):
+    nw_ucla.read_json(_ucla_json(tmp_path, 'x', dict(record, label=True)))
+  _ucla_json(raw, 'a01_s01_e01_v01', record)
+  _ucla_json(raw, 'a01_s01_e01_v03', record)
+  _ucla_json(raw, 'a01_s01_e01_v02', dict(record, label=True))
+  strays = [f'stray{i}' for i in range(7)]  # more than the report prints
+  for name in strays:
+    _ucla_json(raw, name, record)
+  data_dir = tmp_path / 'tfds'
+  text = build.build('nw_ucla', str(raw), str(data_dir), num_workers=1)[
+      'xview']
+  assert 'examples: test 1, train 1' in text
+  assert f'{report.UNREADABLE}: 1' in text and f'{report.BAD_NAME}: 7' in text
+  path = data_dir / 'nw_ucla' / 'xview' / '1.0.0' / 'skipped.json'
+  assert f'every skipped sample, with its reason: {path}' in text
+  skipped = json.loads(path.read_text())
+  assert sorted(s['sample'] for s in skipped[report.BAD_NAME]) == [
+      f'{name}.json' for name in strays]
+  (unreadable,) = skipped[report.UNREADABLE]
+  assert unreadable['sample'] == 'a01_s01_e01_v02'
+  assert 'expected "label" an integer in 1..10, got True' in (
+      unreadable['message'])

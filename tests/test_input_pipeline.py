@@ -1,6 +1,11 @@
 """Input pipeline against the records it reads, identified by their first frame."""
 import collections
 import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
 
 import jax
 from jax.sharding import Mesh
@@ -262,6 +267,91 @@ def test_missing_shards_name_the_build_command(tmp_path):
   for part in ('synthetic/xsub', "'train'", str(tmp_path),
                'python -m data_prep.build --dataset=synthetic'):
     assert part in message
+
+
+def _damaged_copy(data_dir, tmp_path, damage):
+  """A copy of the built data_dir, `damage(version_dir)` applied; its root."""
+  root = tmp_path / 'data'
+  shutil.copytree(data_dir, root)
+  damage(root / 'synthetic' / 'xsub' / '2.0.0')
+  return root
+
+
+def _truncate(path):
+  os.truncate(path, os.path.getsize(path) // 2)
+
+
+TRAIN_SHARD = 'synthetic-train.array_record-00000-of-00001'
+DAMAGES = {  # name -> (damage, the file the error names)
+    'truncated_shard': (lambda d: _truncate(d / TRAIN_SHARD), TRAIN_SHARD),
+    'missing_shard': (lambda d: (d / TRAIN_SHARD).unlink(), TRAIN_SHARD),
+    'missing_dataset_info': (lambda d: (d / 'dataset_info.json').unlink(),
+                             'dataset_info.json'),
+}
+
+
+@pytest.mark.parametrize('case', sorted(DAMAGES))
+def test_damaged_shards_name_the_file_and_the_rebuild(data, tmp_path, case):
+  damage, file = DAMAGES[case]
+  root = _damaged_copy(data[0], tmp_path, damage)
+  with pytest.raises(errors.UserError) as e:
+    ip.PretrainData(make_config(str(root)), process_index=0, process_count=1)
+  message = str(e.value)
+  assert f'{root}/synthetic/xsub/2.0.0/{file} ' in message, message
+  assert message.endswith(
+      f'delete {root}/synthetic/xsub/2.0.0 and rebuild it with `python -m '
+      'data_prep.build --dataset=synthetic --protocols=xsub '
+      f'--data_dir={root}`.')
+  assert '\n' not in message
+
+
+def test_shard_damaged_after_opening_is_named_when_read(data, tmp_path):
+  root = _damaged_copy(data[0], tmp_path, lambda d: None)
+  loader = ip.EvalData(make_config(str(root)), 'test', 60, process_index=0,
+                       process_count=1)
+  shard = root / 'synthetic' / 'xsub' / '2.0.0' / TRAIN_SHARD.replace(
+      'train', 'test')
+  _truncate(shard)
+  with pytest.raises(errors.UserError, match=(
+      f"shard {shard} of synthetic/xsub 'test' is missing, truncated or "
+      'damaged')):
+    next(iter(loader))
+
+
+def test_damaged_metadata_outside_data_prep_is_one_sentence(data, tmp_path):
+  # Where data_prep is not imported (the training CLI), TFDS reads the
+  # builder from its files and raises on a missing dataset_info.json.
+  root = _damaged_copy(data[0], tmp_path,
+                       lambda d: (d / 'dataset_info.json').unlink())
+  script = ('import sys; from configs import base; '
+            'from byol_skeleton import errors; '
+            'from byol_skeleton.data import pipeline; '
+            'c = base.get_config(); c.data.data_dir = sys.argv[1]\n'
+            'try: pipeline.open_source(c.data, "train")\n'
+            'except errors.UserError as e: print(e)')
+  result = subprocess.run(
+      [sys.executable, '-c', script, str(root)], capture_output=True,
+      text=True, cwd=pathlib.Path(__file__).resolve().parents[1], timeout=300,
+      check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert result.stdout.startswith(
+      f'{root}/synthetic/xsub/2.0.0/dataset_info.json is missing'), (
+          result.stdout + result.stderr[-3000:])
+
+
+def test_unknown_dataset_names_those_the_builder_knows(tmp_path):
+  config = make_config(str(tmp_path))
+  config.data.dataset = 'foo'
+  with pytest.raises(errors.UserError) as e:
+    ip.EvalData(config, 'test', 8, process_index=0, process_count=1)
+  assert str(e.value) == (
+      f"data.dataset='foo' has no shards in data_dir {tmp_path} and `python -m "
+      'data_prep.build` builds only ntu120, ntu60, nw_ucla, pku_mmd2, '
+      'synthetic; set data.dataset to one of them.')
+  config.data.dataset, config.data.split = 'ntu60', 'xset'
+  with pytest.raises(errors.UserError, match=(
+      "data.split='xset' is not a protocol of ntu60")):
+    ip.EvalData(config, 'test', 8, process_index=0, process_count=1)
 
 
 def test_batch_larger_than_dataset_is_refused(data):

@@ -19,15 +19,23 @@ per-example metadata (a few integers each), never the dataset. One background
 thread builds the next batches; data.worker_count > 0 builds them in grain
 worker processes instead, which was slower on the 2-core development machine
 (benchmarks/input_pipeline.py) and may pay off on hosts with many cores.
+
+Shards that are missing, truncated or damaged, or whose metadata
+(dataset_info.json, features.json) is, are a `UserError` naming the file and
+the command that rebuilds it, whenever they are found: opening a split reads
+all its records once (for the metadata), and every later read is checked too.
 """
+import bisect
 import dataclasses
 import functools
 import json
 import os
 import pathlib
+import re
 import sys
 
 from absl import flags
+from google.protobuf import json_format
 import grain
 import jax
 import numpy as np
@@ -41,9 +49,82 @@ from byol_skeleton.data import skeletons
 _PREFETCH = 2
 
 
+# The datasets `python -m data_prep.build` builds, with their protocols
+# (data.split). byol_skeleton does not import data_prep (the import graph runs
+# the other way), so tests/test_data_prep.py checks that the two agree.
+BUILDABLE = {
+    'ntu60': ('xsub', 'xview'),
+    'ntu120': ('xsub', 'xset'),
+    'pku_mmd2': ('xsub',),
+    'nw_ucla': ('xview',),
+    'synthetic': ('xsub',),
+}
+# Files TFDS needs beside the shards of a prepared dataset version.
+_METADATA_FILES = ('dataset_info.json', 'features.json')
+# What a damaged dataset_info.json / features.json raises while TFDS loads it.
+_BAD_METADATA = (tfds.core.dataset_info.DatasetInfoFileError,
+                 json_format.ParseError, json.JSONDecodeError)
+
+
 def _data_dir(data) -> str:
   return (data.data_dir or os.environ.get('TFDS_DATA_DIR')
           or os.path.expanduser('~/tensorflow_datasets'))
+
+
+def _rebuild(data, version_dir) -> str:
+  """The clause that says how to rebuild a damaged protocol."""
+  manual = '' if data.dataset == 'synthetic' else ' --manual_dir=RAW_DIR'
+  return (f'delete {version_dir} and rebuild it with `python -m '
+          f'data_prep.build --dataset={data.dataset}{manual} '
+          f'--protocols={data.split} --data_dir={_data_dir(data)}`')
+
+
+def _version_dirs(data) -> list[pathlib.Path]:
+  """The data_dir's version folders (e.g. 1.0.0) of the protocol, newest first.
+
+  Folders of unfinished builds (incomplete.*) are not versions.
+  """
+  root = pathlib.Path(_data_dir(data)) / data.dataset / data.split
+  if not root.is_dir():
+    return []
+  found = [d for d in root.iterdir()
+           if d.is_dir() and re.fullmatch(r'\d+\.\d+\.\d+', d.name)]
+  return sorted(found, key=lambda d: tuple(map(int, d.name.split('.'))),
+                reverse=True)
+
+
+def _damaged_metadata(data, error=None) -> str | None:
+  """The error for shards without readable metadata beside them, or None."""
+  for version_dir in _version_dirs(data):
+    if not any(version_dir.glob('*.array_record-*')):
+      continue
+    for name in _METADATA_FILES:
+      path = version_dir / name
+      if not path.is_file():
+        what = 'missing'
+      elif error is not None and name == _METADATA_FILES[0]:
+        what = f'unreadable ({error})'
+      else:
+        continue
+      return (f'{path} is {what}, so the shards of {data.dataset}/'
+              f'{data.split} beside it cannot be read; '
+              f'{_rebuild(data, version_dir)}.')
+  return None
+
+
+def _not_buildable(data) -> str | None:
+  """The error for a dataset or protocol data_prep.build does not know."""
+  if data.dataset not in BUILDABLE:
+    return (f'data.dataset={data.dataset!r} has no shards in data_dir '
+            f'{_data_dir(data)} and `python -m data_prep.build` builds only '
+            f'{", ".join(sorted(BUILDABLE))}; set data.dataset to one of '
+            'them.')
+  if data.split not in BUILDABLE[data.dataset]:
+    return (f'data.split={data.split!r} is not a protocol of '
+            f'{data.dataset}: `python -m data_prep.build` builds '
+            f'{", ".join(BUILDABLE[data.dataset])}; set data.split to one of '
+            'them.')
+  return None
 
 
 def open_source(data, split: str):
@@ -57,14 +138,57 @@ def open_source(data, split: str):
     prepared = builder.is_prepared()
   except tfds.core.registered.DatasetNotFoundError:
     prepared = False
+  except _BAD_METADATA as e:
+    message = _damaged_metadata(data, error=e)
+    if message is None:
+      raise
+    raise errors.UserError(message) from None
+  except ValueError:  # a registered builder has no such config
+    message = _not_buildable(data)
+    if message is None:
+      raise
+    raise errors.UserError(message) from None
   if not prepared:
+    message = _damaged_metadata(data) or _not_buildable(data)
+    if message:
+      raise errors.UserError(message)
     manual = '' if data.dataset == 'synthetic' else ' --manual_dir=RAW_DIR'
     raise errors.UserError(
         f'No {split!r} shards of dataset {name} in data_dir '
         f'{_data_dir(data)}; build them with `python -m data_prep.build '
         f'--dataset={data.dataset}{manual} --data_dir={_data_dir(data)}`.')
-  return builder.as_data_source(
+  source = builder.as_data_source(
       split, deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES)
+  return CheckedSource(source, data, split, builder.data_dir)
+
+
+class CheckedSource:
+  """A split's data source whose read errors name the shard and the rebuild.
+
+  array_record's own errors ("Failed to read RiegeliPostscript") name no file.
+  Picklable, as grain worker processes need.
+  """
+
+  def __init__(self, source, data, split: str, version_dir):
+    self.source = source
+    self.dataset_info = source.dataset_info
+    shards = source.dataset_info.splits[split].file_instructions
+    self._files = [shard.filename for shard in shards]
+    self._ends = np.cumsum([shard.take for shard in shards]).tolist()
+    self._what = f'of {data.dataset}/{data.split} {split!r}'
+    self._rebuild = _rebuild(data, version_dir)
+
+  def __len__(self) -> int:
+    return len(self.source)
+
+  def __getitem__(self, index: int) -> bytes:
+    try:
+      return self.source[index]
+    except (RuntimeError, OSError) as e:
+      shard = self._files[bisect.bisect_right(self._ends, index)]
+      raise errors.UserError(
+          f'shard {shard} {self._what} is missing, truncated or damaged '
+          f'({e}); {self._rebuild}.') from None
 
 
 class Decoder:

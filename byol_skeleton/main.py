@@ -130,7 +130,7 @@ def main(argv):
     _maybe_initialize_distributed()
     import jax  # pylint: disable=g-import-not-at-top
     # Process 0 speaks for a multi-host run: its processes share the workdir.
-    lock = (workdir_lib.ModeLock(workdir, _MODE.value)
+    lock = (workdir_lib.mode_lock(workdir, _MODE.value)
             if jax.process_index() == 0 else contextlib.nullcontext())
     with lock:
       if _RESTART.value and jax.process_index() == 0:

@@ -21,12 +21,9 @@ second one is refused with the holder's PID and host rather than made to
 wait: builds take hours, and once the first is done a rerun skips the
 protocols it prepared.
 """
-import datetime
-import fcntl
 import importlib
 import os
 import pathlib
-import socket
 import time
 
 from absl import app
@@ -34,6 +31,7 @@ from absl import flags
 import tensorflow_datasets as tfds
 
 from byol_skeleton import errors
+from byol_skeleton.train import workdir as workdir_lib
 from data_prep import report
 
 # name -> (module, builder class); imported only when asked for.
@@ -79,47 +77,22 @@ class IncompleteBuild(errors.UserError):
                      + '; '.join(failures.values()))
 
 
-class BuildLock:
+def build_lock(data_dir, dataset: str) -> workdir_lib.FileLock:
   """Holds DATA_DIR/<dataset>.build.lock until released or the process ends.
 
   Two builds of one dataset into one data_dir would race to move their
   finished shards into the same folder (one then dies with FileExistsError).
   """
-
-  def __init__(self, data_dir, dataset: str):
-    self.path = pathlib.Path(data_dir) / f'{dataset}.build.lock'
-    try:
-      self.path.parent.mkdir(parents=True, exist_ok=True)
-      # Opened without truncating: the holder's line must survive a refusal.
-      fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as e:
-      raise errors.UserError(
-          f'--data_dir {data_dir} cannot be written ({self.path}: '
-          f'{e.strerror}).') from None
-    try:
-      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-      holder = os.read(fd, 1000).decode(errors='replace').strip()
-      os.close(fd)
-      raise errors.UserError(
-          f'data_dir {data_dir} is in use by another {dataset} build '
-          f'({holder or "holder unknown"}, lock {self.path}); wait for it to '
-          'end, or build into another --data_dir.') from None
-    os.ftruncate(fd, 0)
-    os.write(fd, (f'PID {os.getpid()} on {socket.gethostname()}, since '
-                  f'{datetime.datetime.now():%Y-%m-%d %H:%M:%S}').encode())
-    self._fd = fd
-
-  def release(self) -> None:
-    if self._fd is not None:
-      os.close(self._fd)  # closing the descriptor releases the flock
-      self._fd = None
-
-  def __enter__(self):
-    return self
-
-  def __exit__(self, *exc):
-    self.release()
+  path = pathlib.Path(data_dir) / f'{dataset}.build.lock'
+  try:
+    return workdir_lib.FileLock(
+        path, lambda holder: f'data_dir {data_dir} is in use by another '
+        f'{dataset} build ({holder}, lock {path}); wait for it to end, or '
+        'build into another --data_dir.')
+  except OSError as e:  # the refusal is a UserError, not an OSError
+    raise errors.UserError(
+        f'--data_dir {data_dir} cannot be written ({path}: '
+        f'{e.strerror}).') from None
 
 
 def _data_dir_root(data_dir: str | None) -> str:
@@ -180,7 +153,7 @@ def build(dataset: str, manual_dir: str | None = None,
     kwargs['missing_list'] = missing_list
 
   reports, failures = {}, {}
-  with BuildLock(_data_dir_root(data_dir), dataset):
+  with build_lock(_data_dir_root(data_dir), dataset):
     for protocol in protocols or [c.name for c in cls.BUILDER_CONFIGS]:
       builder = cls(config=protocol, data_dir=data_dir,
                     file_format='array_record', **kwargs)

@@ -648,7 +648,7 @@ def test_odd_names_and_duplicates_are_skipped_and_counted(tmp_path):
 
 def test_a_second_build_into_one_data_dir_is_refused(tmp_path):
   data_dir = tmp_path / 'tfds'
-  with build.BuildLock(data_dir, 'synthetic'):
+  with build.build_lock(data_dir, 'synthetic'):
     with pytest.raises(errors.UserError) as info:
       build.build('synthetic', data_dir=str(data_dir))
   message = str(info.value)
@@ -656,8 +656,8 @@ def test_a_second_build_into_one_data_dir_is_refused(tmp_path):
                             'synthetic build')
   assert f'PID {os.getpid()} on {socket.gethostname()}, since' in message
   assert not (data_dir / 'synthetic').exists()  # refused before any work
-  build.BuildLock(data_dir, 'synthetic').release()  # released: free again
-  build.BuildLock(data_dir, 'ntu60').release()  # other datasets: their own
+  build.build_lock(data_dir, 'synthetic').release()  # released: free again
+  build.build_lock(data_dir, 'ntu60').release()  # other datasets: their own
 
 
 def test_nw_ucla_bool_label_is_skipped_and_all_skips_are_written(tmp_path):

@@ -11,6 +11,7 @@ import os
 import pathlib
 import socket
 import tempfile
+from typing import Callable
 
 from byol_skeleton import errors
 
@@ -35,11 +36,13 @@ def prepare(path) -> pathlib.Path:
   return workdir
 
 
-class ModeLock:
-  """Holds WORKDIR/<mode>/lock until released or the process ends."""
+class FileLock:
+  """An exclusive flock on `path` until released or the process ends; the
+  file names its holder (PID, host, start), which a refusal quotes."""
 
-  def __init__(self, workdir, mode: str):
-    self.path = pathlib.Path(workdir) / mode / 'lock'
+  def __init__(self, path, refusal: Callable[[str], str]):
+    """refusal(holder) -> the sentence a second taker gets."""
+    self.path = pathlib.Path(path)
     self.path.parent.mkdir(parents=True, exist_ok=True)
     # Opened without truncating: the holder's line must survive a refusal.
     fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -48,10 +51,7 @@ class ModeLock:
     except BlockingIOError:
       holder = os.read(fd, 1000).decode(errors='replace').strip()
       os.close(fd)
-      raise errors.UserError(
-          f'--workdir {workdir} is in use by another {mode} run '
-          f'({holder or "holder unknown"}); wait for it to end or use '
-          'another --workdir.') from None
+      raise errors.UserError(refusal(holder or 'holder unknown')) from None
     os.ftruncate(fd, 0)
     os.write(fd, (f'PID {os.getpid()} on {socket.gethostname()}, since '
                   f'{datetime.datetime.now():%Y-%m-%d %H:%M:%S}').encode())
@@ -67,6 +67,14 @@ class ModeLock:
 
   def __exit__(self, *exc):
     self.release()
+
+
+def mode_lock(workdir, mode: str) -> FileLock:
+  """Holds WORKDIR/<mode>/lock: one run of a mode per workdir."""
+  return FileLock(
+      pathlib.Path(workdir) / mode / 'lock',
+      lambda holder: f'--workdir {workdir} is in use by another {mode} run '
+      f'({holder}); wait for it to end or use another --workdir.')
 
 
 def set_aside(workdir, mode: str) -> pathlib.Path | None:

@@ -29,6 +29,7 @@ MODES = {
     'supervised': 'byol_skeleton.protocols.supervised',
     'evaluate': 'byol_skeleton.protocols.evaluate',
     'tsne': 'byol_skeleton.protocols.tsne',
+    'visualize': 'byol_skeleton.protocols.visualize',
 }
 
 _MODE = flags.DEFINE_enum('mode', 'pretrain', sorted(MODES), 'What to run.')

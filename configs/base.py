@@ -203,6 +203,15 @@ def get_config():
   c.tsne.max_per_class = 200  # ours: paper silent; keeps t-SNE fast
   c.tsne.perplexity = 30.0  # ours: paper silent; t-SNE's usual default
   c.tsne.seed = 0  # ours: picks the classes and seeds t-SNE
+
+  # ours: --mode=visualize draws recordings as the clean test view and the
+  # augment.view1 / view2 training views.
+  c.visualize = ml_collections.ConfigDict()
+  c.visualize.split = 'test'  # ours: bookkeeping (the recordings' split)
+  c.visualize.num_examples = 4  # ours: bookkeeping; one per class drawn
+  c.visualize.frames = 6  # ours: bookkeeping (frames in the PNG strip)
+  c.visualize.fps = 30.0  # ours: bookkeeping; the Kinect's 30 frames/s
+  c.visualize.seed = 0  # ours: picks the recordings, seeds their views
   return c
 
 

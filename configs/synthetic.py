@@ -68,4 +68,5 @@ def get_config(arg='xsub'):
   c = base.get_config()
   # Recordings are at most 40 frames (data_prep/synthetic.py).
   c.data.max_frames = 48
+  c.visualize.fps = 10.0  # the recordings' rate (data_prep/synthetic.py)
   return base.apply_presets(c, arg, PRESETS)

@@ -1,0 +1,139 @@
+"""--mode=visualize on a small synthetic dataset: files, frames, views."""
+import json
+
+import jax
+import numpy as np
+from PIL import Image
+import pytest
+import tensorflow_datasets as tfds
+
+from byol_skeleton import errors
+from byol_skeleton import main
+from byol_skeleton.data import pipeline
+from byol_skeleton.data import render
+from byol_skeleton.data import skeletons
+from byol_skeleton.protocols import visualize
+from configs import synthetic as synthetic_config
+from data_prep import synthetic
+
+NUM_FRAMES = 8
+# Longer than every synthetic recording: views loop the whole recording, so
+# without augmentations nothing is random.
+LOOPED = synthetic.MAX_FRAMES + 2
+
+
+@pytest.fixture(scope='module')
+def data_dir(tmp_path_factory):
+  directory = tmp_path_factory.mktemp('synthetic')
+  synthetic.build_synthetic(directory, repetitions=1)
+  return directory
+
+
+def small_config(data_dir, **fields):
+  """Two recordings; T1 drops a side in every view. One config for every
+  test, so T1's compiled program (~10 s) comes from the XLA cache after the
+  first."""
+  c = synthetic_config.get_config('tiny')
+  c.data.data_dir = str(data_dir)
+  c.data.num_frames = NUM_FRAMES
+  c.augment.drop_prob = 1.0
+  c.visualize.num_examples = 2
+  c.visualize.frames = 3
+  for name, value in fields.items():
+    section, field = name.split('.')
+    c[section][field] = value
+  return c
+
+
+def test_the_cli_knows_the_mode():
+  assert main.MODES['visualize'] == visualize.__name__
+
+
+def test_writes_a_gif_and_a_strip_per_recording(data_dir, tmp_path):
+  config = small_config(data_dir)
+  results = visualize.run(config, tmp_path)
+  out = tmp_path / 'visualize'
+  assert json.loads((out / 'results.json').read_text())['recordings'] == (
+      results['recordings'])
+  recordings = results['recordings']
+  labels = pipeline.read_metadata(config.data, 'test').label
+  # One recording per class drawn.
+  assert len({labels[r['index']] for r in recordings}) == 2
+  for r in recordings:
+    with Image.open(r['gif']) as gif:
+      assert gif.format == 'GIF' and gif.n_frames == NUM_FRAMES
+      gif.seek(NUM_FRAMES - 1)
+      gif.load()
+    with Image.open(r['png']) as png:
+      assert png.format == 'PNG'
+      png.load()
+      # Three rows of views under three columns of frames.
+      assert 0.5 < png.width / png.height < 2
+
+
+def test_views_differ_and_follow_the_augmentation_flags(data_dir):
+  config = small_config(data_dir)
+  batch = next(iter(pipeline.EvalData(
+      config, 'test', 2, process_index=0, process_count=1)))
+  key = jax.random.key(0)
+  joints, drawn = {}, {}
+  for name in ('none', 'aggressive', 'conservative'):
+    joints[name], drawn[name] = visualize.make_views(
+        config, name, key, batch['skeleton'], batch['length'])
+    assert joints[name].shape == (2, NUM_FRAMES, 2, 25, 3)
+  assert not np.allclose(joints['none'], joints['aggressive'])
+  assert not np.allclose(joints['none'], joints['conservative'])
+  assert not np.allclose(joints['aggressive'], joints['conservative'])
+  # Left/right drop of one side in every T1 view, and its joints undrawn.
+  assert np.all(drawn['aggressive'].sum(-1) == 25 - 10)
+  assert np.all(drawn['conservative']) and np.all(drawn['none'])
+  hidden = ~drawn['aggressive'][:, None, None, :, None]
+  assert np.all(np.where(hidden, joints['aggressive'], 0) == 0)
+
+  off = {f'augment.{flag}': False
+         for flag in ('shear', 'filter', 'resample', 'shift', 'drop')}
+  config = small_config(data_dir, **off, **{'data.num_frames': LOOPED})
+  views = [visualize.make_views(config, name, key, batch['skeleton'],
+                                batch['length'])[0]
+           for name in ('none', 'aggressive', 'conservative')]
+  np.testing.assert_array_equal(views[1], views[0])
+  np.testing.assert_array_equal(views[2], views[0])
+
+
+def test_absent_persons_and_dropped_joints_have_no_bones():
+  layout = skeletons.get_layout('ntu25')
+  joints = np.ones((2, 25, 3))
+  joints[1] = 0  # an empty body slot
+  visible = np.ones(25, bool)
+  visible[list(layout.left)] = False
+  first, second = render.bones(joints, visible, layout)
+  kept = [e for e in layout.edges
+          if not {e[0], e[1]} & set(layout.left)]
+  assert first.shape == (len(kept), 2, 3) and second.shape == (0, 2, 3)
+
+
+def test_projection_keeps_the_vertical_and_lengths_in_the_image_plane():
+  points = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+  front = render.project(points, elevation=0, azimuth=0)
+  np.testing.assert_allclose(front, [[0, 1], [1, 0]], atol=1e-12)
+  side = render.project(points, elevation=0, azimuth=90)
+  np.testing.assert_allclose(side, [[0, 1], [0, 0]], atol=1e-12)
+
+
+def test_action_names_fall_back_to_class_numbers():
+  named = tfds.features.FeaturesDict(
+      {'label': tfds.features.ClassLabel(names=['wave', 'kick'])})
+  assert visualize.action_names(named) == ['wave', 'kick']
+  unnamed = tfds.features.FeaturesDict(
+      {'label': tfds.features.ClassLabel(num_classes=3)})
+  assert visualize.action_names(unnamed) == ['class 0', 'class 1', 'class 2']
+
+
+@pytest.mark.parametrize('field, value, message', [
+    ('visualize.split', 'val', "visualize.split='val'"),
+    ('visualize.num_examples', 0, 'visualize.num_examples=0'),
+    ('visualize.frames', NUM_FRAMES + 1, f'data.num_frames={NUM_FRAMES}'),
+])
+def test_bad_fields_are_named(tmp_path, field, value, message):
+  with pytest.raises(errors.UserError, match=message):
+    visualize.run(small_config(tmp_path, **{field: value}), tmp_path)

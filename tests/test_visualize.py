@@ -76,28 +76,26 @@ def test_views_differ_and_follow_the_augmentation_flags(data_dir):
   batch = next(iter(pipeline.EvalData(
       config, 'test', 2, process_index=0, process_count=1)))
   key = jax.random.key(0)
-  joints, drawn = {}, {}
-  for name in ('none', 'aggressive', 'conservative'):
-    joints[name], drawn[name] = visualize.make_views(
-        config, name, key, batch['skeleton'], batch['length'])
-    assert joints[name].shape == (2, NUM_FRAMES, 2, 25, 3)
-  assert not np.allclose(joints['none'], joints['aggressive'])
-  assert not np.allclose(joints['none'], joints['conservative'])
-  assert not np.allclose(joints['aggressive'], joints['conservative'])
+  arrays = visualize.views(config, batch, key)
+  assert list(arrays) == ['test view (none)', 'T1 (aggressive)',
+                          'T2 (conservative)']
+  (clean, clean_drawn), (t1, t1_drawn), (t2, t2_drawn) = arrays.values()
+  assert clean.shape == t1.shape == t2.shape == (2, NUM_FRAMES, 2, 25, 3)
+  assert not np.allclose(clean, t1)
+  assert not np.allclose(clean, t2)
+  assert not np.allclose(t1, t2)
   # Left/right drop of one side in every T1 view, and its joints undrawn.
-  assert np.all(drawn['aggressive'].sum(-1) == 25 - 10)
-  assert np.all(drawn['conservative']) and np.all(drawn['none'])
-  hidden = ~drawn['aggressive'][:, None, None, :, None]
-  assert np.all(np.where(hidden, joints['aggressive'], 0) == 0)
+  assert np.all(t1_drawn.sum(-1) == 25 - 10)
+  assert np.all(clean_drawn) and np.all(t2_drawn)
+  assert np.all(np.where(~t1_drawn[:, None, None, :, None], t1, 0) == 0)
 
   off = {f'augment.{flag}': False
          for flag in ('shear', 'filter', 'resample', 'shift', 'drop')}
   config = small_config(data_dir, **off, **{'data.num_frames': LOOPED})
-  views = [visualize.make_views(config, name, key, batch['skeleton'],
-                                batch['length'])[0]
-           for name in ('none', 'aggressive', 'conservative')]
-  np.testing.assert_array_equal(views[1], views[0])
-  np.testing.assert_array_equal(views[2], views[0])
+  clean, t1, t2 = [joints for joints, _ in
+                   visualize.views(config, batch, key).values()]
+  np.testing.assert_array_equal(t1, clean)
+  np.testing.assert_array_equal(t2, clean)
 
 
 def test_absent_persons_and_dropped_joints_have_no_bones():

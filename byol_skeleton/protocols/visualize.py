@@ -15,7 +15,6 @@ import re
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import tqdm
 
 from byol_skeleton import errors
@@ -68,9 +67,22 @@ def _slug(text: str) -> str:
   return re.sub(r'[^a-z0-9]+', '_', text.lower()).strip('_')
 
 
+def views(config, batch, key) -> dict:
+  """{panel title: make_views' arrays} of the clean view, T1 and T2."""
+  pipelines = {'test view': 'none', 'T1': config.augment.view1,
+               'T2': config.augment.view2}
+  return {f'{title} ({name})': make_views(
+      config, name, jax.random.fold_in(key, i), batch['skeleton'],
+      batch['length'])
+          for i, (title, name) in enumerate(pipelines.items())}
+
+
 def run(config, workdir, checkpoint_step=None):
+  """Draws on process 0; a multi-host run's others have nothing to do."""
   del checkpoint_step  # draws data, no model
   _check(config)
+  if jax.process_index() != 0:
+    return {}
   vc, data = config.visualize, config.data
   labels = pipeline.read_metadata(data, vc.split).label
   _, indices = tsne.pick_examples(labels, vc.num_examples, 1, vc.seed)
@@ -80,34 +92,26 @@ def run(config, workdir, checkpoint_step=None):
   source = pipeline.open_source(data, vc.split)
   names = action_names(source.dataset_info.features)
   decode = pipeline.Decoder(source.dataset_info.features, ('sample_name',))
-  key = jax.random.key(vc.seed)
-  views = {f'{label} ({name})': make_views(
-      config, name, jax.random.fold_in(key, i), batch['skeleton'],
-      batch['length'])
-           for i, (label, name) in enumerate((
-               ('test view', 'none'), ('T1', config.augment.view1),
-               ('T2', config.augment.view2)))}
+  drawn_views = views(config, batch, jax.random.key(vc.seed))
+  layout = augment.view_spec(config, 'none').layout
   out = pathlib.Path(workdir) / MODE
+  out.mkdir(parents=True, exist_ok=True)
   recordings = []
-  if jax.process_index() == 0:
-    out.mkdir(parents=True, exist_ok=True)
-    layout = augment.view_spec(config, 'none').layout
-    for b, index in enumerate(tqdm.tqdm(indices, desc=MODE, unit='recording')):
-      action = names[batch['label'][b]]
-      sample = decode(source[int(index)])['sample_name'].decode()
-      panels = [render.Panel(title, joints[b], drawn[b])
-                for title, (joints, drawn) in views.items()]
-      stem = out / f'{vc.split}_{index:05d}_{_slug(action)}'
-      title = f'{action}  ({sample})'
-      render.animation(panels, layout, title, stem.with_suffix('.gif'),
-                       vc.fps)
-      render.strip(panels, layout, title, stem.with_suffix('.png'), vc.frames)
-      recordings.append(dict(index=int(index), sample=sample, action=action,
-                             gif=str(stem.with_suffix('.gif')),
-                             png=str(stem.with_suffix('.png'))))
-    print(f'{MODE}: {len(recordings)} recordings of {data.dataset}/'
-          f'{data.split} {vc.split} drawn in {out}')
-  results = dict(split=vc.split, views=list(views), recordings=recordings)
-  if jax.process_index() == 0:
-    metrics.write_results(out, results, config)
+  for b, index in enumerate(tqdm.tqdm(indices, desc=MODE, unit='recording')):
+    action = names[batch['label'][b]]
+    sample = decode(source[int(index)])['sample_name'].decode()
+    panels = [render.Panel(title, joints[b], drawn[b])
+              for title, (joints, drawn) in drawn_views.items()]
+    stem = out / f'{vc.split}_{index:05d}_{_slug(action)}'
+    title = f'{action}  ({sample})'
+    render.animation(panels, layout, title, stem.with_suffix('.gif'), vc.fps)
+    render.strip(panels, layout, title, stem.with_suffix('.png'), vc.frames)
+    recordings.append(dict(index=int(index), sample=sample, action=action,
+                           gif=str(stem.with_suffix('.gif')),
+                           png=str(stem.with_suffix('.png'))))
+  print(f'{MODE}: {len(recordings)} recordings of {data.dataset}/'
+        f'{data.split} {vc.split} drawn in {out}')
+  results = dict(split=vc.split, views=list(drawn_views),
+                 recordings=recordings)
+  metrics.write_results(out, results, config)
   return results

@@ -1,10 +1,10 @@
 """run.sh's choice of JAX build, with fake nvidia-smi programs; installs nothing.
 
-`./run.sh install --dry-run` prints the pip command it would run. PATH holds
-only `dirname` and the fake nvidia-smi, so a real driver on the test host
-does not take part.
+`./run.sh install --dry-run` prints the pip command it would run; a copy of
+run.sh beside a fake .venv shows what every command installs first. PATH
+holds only `dirname` and the fake nvidia-smi, so a real driver on the test
+host does not take part.
 """
-import os
 import pathlib
 import shutil
 import subprocess
@@ -30,8 +30,9 @@ FAILED = ("NVIDIA-SMI has failed because it couldn't communicate with the "
 CPU = ".venv/bin/pip install --quiet -e '.[test]'"
 
 
-def dry_run(tmp_path, nvidia_smi=None, status=0, accelerator=None):
-  """(stdout, stderr, returncode) of `run.sh install --dry-run`."""
+def search_path(tmp_path, nvidia_smi=None, status=0) -> str:
+  """A PATH of `dirname` and, unless None, an nvidia-smi that prints
+  `nvidia_smi` and exits with `status`."""
   bin_dir = tmp_path / 'bin'
   bin_dir.mkdir()
   (bin_dir / 'dirname').symlink_to(shutil.which('dirname'))
@@ -40,7 +41,12 @@ def dry_run(tmp_path, nvidia_smi=None, status=0, accelerator=None):
     fake.write_text(f"#!/bin/sh\n{shutil.which('cat')} <<'EOF'\n{nvidia_smi}\n"
                     f"EOF\nexit {status}\n")
     fake.chmod(0o755)
-  env = {'PATH': str(bin_dir), 'HOME': os.environ.get('HOME', '/tmp')}
+  return str(bin_dir)
+
+
+def dry_run(tmp_path, nvidia_smi=None, status=0, accelerator=None):
+  """(stdout, stderr, returncode) of `run.sh install --dry-run`."""
+  env = {'PATH': search_path(tmp_path, nvidia_smi, status)}
   if accelerator is not None:
     env['BYOL_SKELETON_ACCELERATOR'] = accelerator
   done = subprocess.run(
@@ -108,3 +114,32 @@ def test_the_extras_run_sh_names_pull_jax_cuda_builds():
       'extras_require']
   assert extras['cuda12'] == ['jax[cuda12]']
   assert extras['cuda13'] == ['jax[cuda13]']
+
+
+def fake_venv(tmp_path, ready: bool):
+  """A copy of run.sh beside a .venv whose python and pip only log their
+  arguments; python -c (run.sh's import check) succeeds when `ready`."""
+  shutil.copy(REPO / 'run.sh', tmp_path / 'run.sh')
+  venv_bin = tmp_path / '.venv' / 'bin'
+  venv_bin.mkdir(parents=True)
+  log = tmp_path / 'log'
+  for name, body in (('python', f'[ "$1" = -c ] && exit {int(not ready)}'),
+                     ('pip', 'exit 0')):
+    (venv_bin / name).write_text(
+        f'#!/bin/sh\necho "{name} $*" >> {log}\n{body}\nexit 0\n')
+    (venv_bin / name).chmod(0o755)
+  return log
+
+
+@pytest.mark.parametrize('ready', [False, True])
+def test_every_command_first_installs_what_the_venv_lacks(tmp_path, ready):
+  log = fake_venv(tmp_path, ready)
+  subprocess.run(
+      [shutil.which('bash'), str(tmp_path / 'run.sh'), 'test', '-q'],
+      env={'PATH': search_path(tmp_path),
+           'BYOL_SKELETON_ACCELERATOR': 'cuda13'},
+      capture_output=True, text=True, timeout=30, check=True)
+  install = ['pip install --quiet -e .[test,cuda13]'] if not ready else []
+  assert log.read_text().splitlines() == [
+      'python -c import byol_skeleton,pytest,jax_cuda13_plugin', *install,
+      'python -m pytest tests -n 2 -q']

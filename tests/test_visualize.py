@@ -110,12 +110,17 @@ def test_absent_persons_and_dropped_joints_have_no_bones():
   assert first.shape == (len(kept), 2, 3) and second.shape == (0, 2, 3)
 
 
-def test_projection_keeps_the_vertical_and_lengths_in_the_image_plane():
-  points = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+def test_projection_sees_the_front_and_the_right_side():
+  # The spine, the subject's right and their front (canonical: -z).
+  points = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
   front = render.project(points, elevation=0, azimuth=0)
-  np.testing.assert_allclose(front, [[0, 1], [1, 0]], atol=1e-12)
-  side = render.project(points, elevation=0, azimuth=90)
-  np.testing.assert_allclose(side, [[0, 1], [0, 0]], atol=1e-12)
+  # Facing us: their right is on our left, their front points at us.
+  np.testing.assert_allclose(front, [[0, 1], [-1, 0], [0, 0]], atol=1e-12)
+  right_side = render.project(points, elevation=0, azimuth=90)
+  np.testing.assert_allclose(right_side, [[0, 1], [0, 0], [1, 0]],
+                             atol=1e-12)
+  above = render.project(points, elevation=90, azimuth=0)
+  np.testing.assert_allclose(above[2], [0, -1], atol=1e-12)
 
 
 def test_action_names_fall_back_to_class_numbers():

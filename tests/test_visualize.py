@@ -136,6 +136,7 @@ def test_action_names_fall_back_to_class_numbers():
     ('visualize.split', 'val', "visualize.split='val'"),
     ('visualize.num_examples', 0, 'visualize.num_examples=0'),
     ('visualize.frames', NUM_FRAMES + 1, f'data.num_frames={NUM_FRAMES}'),
+    ('visualize.fps', 0.0, 'visualize.fps=0.0'),
 ])
 def test_bad_fields_are_named(tmp_path, field, value, message):
   with pytest.raises(errors.UserError, match=message):

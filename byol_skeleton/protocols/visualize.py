@@ -61,6 +61,8 @@ def _check(config):
     raise errors.UserError(
         f'visualize.frames={vc.frames}; expected 1 to data.num_frames='
         f'{config.data.num_frames} (the frames of a view).')
+  if vc.fps <= 0:
+    raise errors.UserError(f'visualize.fps={vc.fps}; expected > 0.')
 
 
 def _slug(text: str) -> str:

@@ -81,6 +81,11 @@ def get_config():
   c.model.projector_dim = 256  # ours: paper silent; the BYOL paper's
   c.model.predictor_hidden = 4096  # ours: paper silent; the BYOL paper's
   c.model.dtype = 'float32'  # ours: numerics ('bfloat16' on accelerators)
+  # §4.2: batch 512 on 4 GPUs, BN per GPU (no SyncBN), so moments over 128
+  # sequences; here over groups of 128 inside each device, whatever the
+  # device count (ghost BN). 0: over each device's whole batch. A device with
+  # fewer sequences normalises over all of them (with a warning).
+  c.model.bn_group_size = 128
   # Not fields: BN epsilon 1e-5, ST-GCN reference (model/layers.py).
 
   c.pretrain = ml_collections.ConfigDict()
@@ -223,6 +228,7 @@ def cpu(c):
   c.model.predictor_hidden = 1024
   c.data.num_frames = 64
   c.pretrain.batch_size = 64
+  c.model.bn_group_size = 64  # one group: the whole batch on one CPU device
   c.pretrain.warmup_epochs = 2
   c.pretrain.checkpoint_every_steps = 200
   c.linear.epochs = 30

@@ -247,7 +247,10 @@ def train(config, workdir, recipe: Recipe, *, encoder_variables=None,
   out = run_dir(workdir, recipe)
   mesh = parallel.make_mesh()
   field = recipe.name.split('/')[0]
-  parallel.per_device_batch(recipe.batch_size, f'{field} batch_size')
+  per_device = parallel.per_device_batch(recipe.batch_size,
+                                        f'{field} batch_size')
+  if recipe.trains_encoder():
+    build.check_bn_groups(config, per_device, f'{field}.batch_size')
   data = pipeline.EvalData(
       config, 'train', recipe.batch_size, shuffle=True, repeat=True,
       drop_remainder=True, indices=indices)

@@ -19,7 +19,12 @@ from data_prep import preprocess
 from data_prep import report
 
 LAYOUT = skeletons.get_layout('kinect_v1_20')
-NUM_CLASSES = 10
+# Labels 1..10 in the order of the action ids a01-a06, a08, a09, a11, a12
+# (the dataset's own action list).
+ACTION_NAMES = ('pick up with one hand', 'pick up with two hands',
+                'drop trash', 'walk around', 'sit down', 'stand up',
+                'donning', 'doffing', 'throw', 'carry')
+NUM_CLASSES = len(ACTION_NAMES)
 XVIEW_TRAIN_VIEWS = frozenset((1, 2))
 MIN_FRAMES = 1
 

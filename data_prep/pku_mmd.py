@@ -32,6 +32,63 @@ from data_prep import report
 
 LAYOUT = skeletons.get_layout('ntu25')
 NUM_CLASSES = 41
+# Action id -> name: PKU-MMD's action list of phase I (51 actions, ids 1-51,
+# the Actions.xlsx of the release, as NTU RGB+D names them); phase II's label
+# files use 41 of these ids. Written from that list, not read from the
+# release: `action_name` names an id outside it by its number.
+ACTION_NAMES = {
+    1: 'bow',
+    2: 'brushing hair',
+    3: 'brushing teeth',
+    4: 'check time (from watch)',
+    5: 'cheer up',
+    6: 'clapping',
+    7: 'cross hands in front (say stop)',
+    8: 'drink water',
+    9: 'drop',
+    10: 'eat meal/snack',
+    11: 'falling',
+    12: 'giving something to other person',
+    13: 'hand waving',
+    14: 'handshaking',
+    15: 'hopping (one foot jumping)',
+    16: 'hugging other person',
+    17: 'jump up',
+    18: 'kicking other person',
+    19: 'kicking something',
+    20: 'make a phone call/answer phone',
+    21: 'pat on back of other person',
+    22: 'pickup',
+    23: 'playing with phone/tablet',
+    24: 'point finger at the other person',
+    25: 'pointing to something with finger',
+    26: 'punching/slapping other person',
+    27: 'pushing other person',
+    28: 'put on a hat/cap',
+    29: 'put something inside pocket',
+    30: 'reading',
+    31: 'rub two hands together',
+    32: 'salute',
+    33: 'sitting down',
+    34: 'standing up',
+    35: 'take off a hat/cap',
+    36: 'take off glasses',
+    37: 'take off jacket',
+    38: 'take out something from pocket',
+    39: 'taking a selfie',
+    40: 'tear up paper',
+    41: 'throw',
+    42: 'touch back (backache)',
+    43: 'touch chest (stomachache/heart pain)',
+    44: 'touch head (headache)',
+    45: 'touch neck (neckache)',
+    46: 'typing on a keyboard',
+    47: 'use a fan (with hand or paper)/feeling warm',
+    48: 'wear jacket',
+    49: 'wear on glasses',
+    50: 'wipe face',
+    51: 'writing',
+}
 NUM_PERSONS = 2
 VIEWS = {'L': 1, 'M': 2, 'R': 3}
 MIN_FRAMES = 1
@@ -54,6 +111,10 @@ class PkuName:
   def video_key(self) -> str:
     """The video without its view: the three views share it."""
     return self.name.rsplit('-', 1)[0]
+
+
+def action_name(action_id: int) -> str:
+  return ACTION_NAMES.get(action_id, f'action {action_id}')
 
 
 def parse_name(path) -> PkuName:

@@ -380,7 +380,8 @@ class Synthetic(tfds.core.GeneratorBasedBuilder):
   def _info(self):
     return self.dataset_info_from_configs(
         features=features.skeleton_features(
-            len(ACTIONS), NUM_PERSONS, LAYOUT.num_joints),
+            tfds.features.ClassLabel(names=ACTIONS), NUM_PERSONS,
+            LAYOUT.num_joints),
         description=(
             'Procedural multi-view skeleton actions '
             f'({", ".join(ACTIONS)}) for trying the pipeline without data.'),

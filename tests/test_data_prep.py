@@ -6,6 +6,7 @@ import pathlib
 import socket
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -62,6 +63,13 @@ def _ntu_text(frames):
       out += [' '.join(f'{v:.6f}' for v in xyz) + ' 1 2 3 4 1 0 0 0 2'
               for xyz in joints]
   return '\n'.join(out) + '\n'
+
+
+def _stored_names(data_dir, dataset, protocol, num_classes):
+  """The class names the built shards store, as the pipeline reads them."""
+  return pipeline.class_names(types.SimpleNamespace(
+      dataset=dataset, split=protocol, data_dir=str(data_dir),
+      num_classes=num_classes))
 
 
 def _write(path, text):
@@ -341,6 +349,9 @@ def test_ntu60_build_on_real_samples(shared_data, tmp_path):
             example['setup']) == (name.action - 1, name.camera,
                                   name.performer, name.setup)
     assert example['skeleton'].shape[1:] == (2, 25, 3)
+    stored = _stored_names(data_dir, 'ntu60', protocol, 60)
+    assert stored[:2] == ('drink water', 'eat meal/snack')
+    assert stored[59] == 'walking apart from each other'
 
 
 # ---------------------------------------------------------------- NW-UCLA
@@ -365,6 +376,9 @@ def test_nw_ucla_build_gives_standard_counts(shared_data, tmp_path):
   np.testing.assert_array_equal(example['skeleton'], expected)
   assert example['label'] == raw['label'] - 1
   assert example['sequence_key'].decode() == name[:-4]
+  # a01 (label 1) .. a12 (label 10)
+  names = _stored_names(data_dir, 'nw_ucla', 'xview', 10)
+  assert (names[0], names[9]) == ('pick up with one hand', 'carry')
 
 
 def _ucla_json(tmp, name, record):
@@ -489,6 +503,10 @@ def test_pku_mmd2_build_on_tiny_files(tmp_path):
   source = tfds.data_source('pku_mmd2/xsub', data_dir=str(tmp_path / 'tfds'))
   labels = sorted(source['test'][i]['label'] for i in range(41))
   assert labels == list(range(41))
+  # Label i is the i-th smallest action id, named from the action list.
+  names = _stored_names(tmp_path / 'tfds', 'pku_mmd2', 'xsub', 41)
+  assert names == tuple(pku_mmd.ACTION_NAMES[a] for a in ids)
+  assert (names[0], names[-1]) == ('bow', 'writing')
 
 
 # ---------------------------------------------------------------- CLI

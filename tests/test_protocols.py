@@ -326,6 +326,7 @@ def test_evaluate_reproduces_the_probe_on_any_device_count(linear_run):
   matrix = np.array(read_results(workdir, 'evaluate')['confusion_matrix'])
   assert matrix.sum() == results['num_examples']
   assert np.trace(matrix) / matrix.sum() == pytest.approx(results['top1'])
+  assert evaluated['class_names'] == synthetic.ACTIONS
   assert (workdir / 'evaluate' / 'confusion.png').stat().st_size > 0
   # Saved on 8 devices, restored and evaluated on 2.
   recipe = linear.recipe(config)
@@ -534,3 +535,5 @@ def test_tsne_plot(pretrained):
   assert len(results['classes']) == 10 and results['num_points'] == 150
   assert (workdir / 'tsne' / 'tsne.png').stat().st_size > 0
   assert read_results(workdir, 'tsne')['classes'] == list(results['classes'])
+  assert results['class_names'] == [synthetic.ACTIONS[c]
+                                    for c in results['classes']]

@@ -162,6 +162,22 @@ def open_source(data, split: str):
   return CheckedSource(source, data, split, builder.data_dir)
 
 
+def class_names(data) -> tuple[str, ...]:
+  """The action name of each label of the dataset, as its shards store them.
+
+  Shards built without names give the labels' numbers ('0', '1', ...). Read
+  from the shards' own metadata, whatever builder code is imported.
+  """
+  version_dir = open_source(data, 'train').version_dir
+  names = tuple(tfds.builder_from_directory(version_dir).info.features[
+      'label'].names)
+  if len(names) != data.num_classes:
+    raise errors.UserError(
+        f'{data.dataset}/{data.split} has {len(names)} classes but '
+        f'data.num_classes={data.num_classes}; set it to {len(names)}.')
+  return names
+
+
 class CheckedSource:
   """A split's data source whose read errors name the shard and the rebuild.
 
@@ -177,6 +193,7 @@ class CheckedSource:
     self._ends = np.cumsum([shard.take for shard in shards]).tolist()
     self._what = f'of {data.dataset}/{data.split} {split!r}'
     self._rebuild = _rebuild(data, version_dir)
+    self.version_dir = str(version_dir)
 
   def __len__(self) -> int:
     return len(self.source)

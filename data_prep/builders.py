@@ -21,6 +21,9 @@ import tensorflow_datasets as tfds
 import tqdm
 
 from byol_skeleton import errors
+from byol_skeleton.data.raw import ntu as ntu_raw
+from byol_skeleton.data.raw import nw_ucla as nw_ucla_raw
+from byol_skeleton.data.raw import pku_mmd as pku_raw
 from data_prep import features
 from data_prep import ntu
 from data_prep import nw_ucla
@@ -185,8 +188,8 @@ class _NtuBuilder(SkeletonBuilder, skip_registration=True):
 
   DATASET: str
   MISSING_LIST_NAMES: tuple[str, ...]
-  NUM_PERSONS = ntu.MAX_BODIES
-  NUM_JOINTS = ntu.NUM_JOINTS
+  NUM_PERSONS = ntu_raw.MAX_BODIES
+  NUM_JOINTS = ntu_raw.NUM_JOINTS
   HOMEPAGE = 'https://rose1.ntu.edu.sg/dataset/actionRecognition/'
 
   def __init__(self, *, missing_list: str | None = None, **kwargs):
@@ -297,7 +300,7 @@ class NwUcla(SkeletonBuilder):
 
   CLASS_NAMES = nw_ucla.ACTION_NAMES
   NUM_PERSONS = 1
-  NUM_JOINTS = nw_ucla.LAYOUT.num_joints
+  NUM_JOINTS = nw_ucla_raw.LAYOUT.num_joints
   HOMEPAGE = 'http://wangjiangb.github.io/my_data.html'
   BUILDER_CONFIGS = [
       tfds.core.BuilderConfig(
@@ -335,8 +338,8 @@ distributed with CTR-GCN's NW-UCLA data) anywhere under the manual dir.
 class PkuMmd2(SkeletonBuilder):
   """PKU-MMD phase II (Liu et al. 2020): 41 actions, 13 subjects, 3 views."""
 
-  NUM_PERSONS = pku_mmd.NUM_PERSONS
-  NUM_JOINTS = pku_mmd.LAYOUT.num_joints
+  NUM_PERSONS = pku_raw.NUM_PERSONS
+  NUM_JOINTS = pku_raw.LAYOUT.num_joints
   HOMEPAGE = 'https://www.icst.pku.edu.cn/struct/Projects/PKUMMD.html'
   SKELETON_DIRS = ('skeleton', 'skeletons', 'Skeleton_v2')
   LABEL_DIRS = ('label', 'labels', 'Label_PKUMMD_v2')

@@ -1,8 +1,7 @@
 """PKU-MMD phase II: untrimmed per-video text files -> trimmed action instances.
 
 Released files (names `AxxNyy-V.txt`, V in L/M/R = the three Kinect v2 views):
-- skeleton file: one line per frame, 150 numbers = 2 persons x 25 joints x xyz
-  (NTU joint order; an absent second person is zeros);
+- skeleton file: read by byol_skeleton.data.raw.pku_mmd;
 - label file (same name): one line per action instance,
   `action_id,start_frame,end_frame[,confidence]`; instance = frames
   [start, end) of the skeleton file, 0-based (as the usual PKU-MMD
@@ -24,13 +23,10 @@ import dataclasses
 import pathlib
 import re
 
-import numpy as np
-
-from byol_skeleton.data import skeletons
-from data_prep import preprocess
+from byol_skeleton.data.raw import pku_mmd as pku_raw
+from byol_skeleton.data.raw import preprocess
 from data_prep import report
 
-LAYOUT = skeletons.get_layout('ntu25')
 NUM_CLASSES = 41
 # Action id -> name: PKU-MMD's action list of phase I (51 actions, ids 1-51,
 # the Actions.xlsx of the release, as NTU RGB+D names them); phase II's label
@@ -89,11 +85,7 @@ ACTION_NAMES = {
     50: 'wipe face',
     51: 'writing',
 }
-NUM_PERSONS = 2
 VIEWS = {'L': 1, 'M': 2, 'R': 3}
-MIN_FRAMES = 1
-
-_NUMBERS_PER_LINE = NUM_PERSONS * LAYOUT.num_joints * 3
 _NAME_RE = re.compile(r'A(\d+)N(\d+)-([LMR])')
 _TRAIN_HEADER = re.compile(r'training\b', re.IGNORECASE)
 _TEST_HEADER = re.compile(r'(validataion|validation|testing|test)\b',
@@ -159,37 +151,6 @@ def read_split_file(path) -> dict[str, frozenset[str]]:
   return {split: frozenset(videos) for split, videos in names.items()}
 
 
-def read_skeleton_txt(path) -> np.ndarray:
-  """(T, 2, 25, 3) float32 of a per-video skeleton file."""
-  with open(path) as f:
-    lines = f.read().splitlines()
-  while lines and not lines[-1].strip():
-    lines.pop()
-  try:
-    values = np.array(' '.join(lines).split(), dtype=np.float64)
-  except ValueError:
-    values = None
-  if values is None or values.size != len(lines) * _NUMBERS_PER_LINE:
-    for index, line in enumerate(lines):  # Locate the bad line.
-      fields = line.split()
-      if len(fields) != _NUMBERS_PER_LINE:
-        raise report.MalformedFile(
-            path, index + 1, f'expected {_NUMBERS_PER_LINE} numbers '
-            f'(2 persons x 25 joints x xyz), got {len(fields)}')
-      for field in fields:
-        try:
-          float(field)
-        except ValueError:
-          raise report.MalformedFile(
-              path, index + 1, f'expected a number, got {field!r}') from None
-  skeleton = values.reshape(len(lines), NUM_PERSONS, LAYOUT.num_joints, 3)
-  bad = ~np.isfinite(skeleton).all(axis=(1, 2, 3))
-  if bad.any():
-    raise report.MalformedFile(path, int(np.argmax(bad)) + 1,
-                               'non-finite joint coordinate')
-  return skeleton.astype(np.float32)
-
-
 def read_labels(path) -> list[tuple[int, int, int]]:
   """[(action_id, start, end)] of a label file, in file order."""
   instances = []
@@ -216,7 +177,7 @@ def load_video(item: tuple[str, str], label_index: dict[int, int]
   """The trimmed instances of one video; `label_index`: action id -> label."""
   skeleton_path, label_path = item
   name = parse_name(skeleton_path)
-  skeleton = read_skeleton_txt(skeleton_path)
+  skeleton = pku_raw.read_skeleton_txt(skeleton_path)
   loaded = report.Loaded()
   occurrence = {}
   instances = read_labels(label_path)
@@ -235,7 +196,7 @@ def load_video(item: tuple[str, str], label_index: dict[int, int]
             report.TOO_FEW_FRAMES, f'frames [{start}, {end}) lie beyond the '
             f'{len(skeleton)} frames of {skeleton_path}')
       instance = preprocess.canonical_or_skip(
-          skeleton[start:end], LAYOUT, MIN_FRAMES)
+          skeleton[start:end], pku_raw.LAYOUT, pku_raw.MIN_FRAMES)
     except report.SkipSample as e:
       loaded.skips.append((e.reason, sample_name, str(e)))
       continue

@@ -29,8 +29,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from byol_skeleton.data import skeletons
+from byol_skeleton.data.raw import preprocess
 from data_prep import features
-from data_prep import preprocess
 
 ACTIONS = ('wave', 'both_arms_up', 'squat', 'kick', 'walk_in_place', 'jump',
            'bow', 'punch', 'clap', 'turn')

@@ -15,12 +15,15 @@ import tensorflow_datasets as tfds
 from byol_skeleton import errors
 from byol_skeleton.data import pipeline
 from byol_skeleton.data import skeletons
+from byol_skeleton.data.raw import ntu as ntu_raw
+from byol_skeleton.data.raw import nw_ucla as nw_ucla_raw
+from byol_skeleton.data.raw import pku_mmd as pku_raw
+from byol_skeleton.data.raw import preprocess
 from data_prep import build
 from data_prep import builders
 from data_prep import ntu
 from data_prep import nw_ucla
 from data_prep import pku_mmd
-from data_prep import preprocess
 from data_prep import report
 
 NTU25 = skeletons.get_layout('ntu25')
@@ -166,7 +169,7 @@ def test_ntu_samples_parse_to_independently_counted_frames_and_bodies(
   assert len(paths) == 12
   for path in paths:
     num_frames, frames_per_body, first_xyz = _walk_ntu(path)
-    recording = ntu.read_skeleton_file(path)
+    recording = ntu_raw.read_skeleton_file(path)
     assert recording.num_frames == num_frames, path.name
     assert [len(t.frames) for t in recording.tracks] == list(
         frames_per_body.values()), path.name
@@ -219,23 +222,23 @@ def test_ntu_body_selection(tmp_path):
   short = _standing(rng, 5, x0=3.0)
   frames = [[('11', calm[f]), ('12', wide[f]), ('13', active[f])]
             + ([('14', short[f])] if f < 5 else []) for f in range(t)]
-  recording = ntu.read_skeleton_file(
+  recording = ntu_raw.read_skeleton_file(
       _write(tmp_path / 'S001C001P001R001A001.skeleton', _ntu_text(frames)))
-  skeleton, dropped = ntu.select_bodies(recording)
+  skeleton, dropped = ntu_raw.select_bodies(recording)
   np.testing.assert_allclose(skeleton[:, 0], active, atol=1e-5)  # most motion
   np.testing.assert_allclose(skeleton[:, 1], calm, atol=1e-5)
-  assert dropped == {ntu.DROP_SHORT: 1, ntu.DROP_SPREAD: 1}
+  assert dropped == {ntu_raw.DROP_SHORT: 1, ntu_raw.DROP_SPREAD: 1}
 
   # A bodyID change (no overlap) continues a slot; a third body at once is
   # surplus.
   frames = [[('21', active[f]) if f < 20 else ('22', active[f]),
              ('23', calm[f]), ('24', calmer[f])] for f in range(t)]
-  recording = ntu.read_skeleton_file(
+  recording = ntu_raw.read_skeleton_file(
       _write(tmp_path / 'S001C001P001R001A002.skeleton', _ntu_text(frames)))
-  skeleton, dropped = ntu.select_bodies(recording)
+  skeleton, dropped = ntu_raw.select_bodies(recording)
   np.testing.assert_allclose(skeleton[:, 0], active, atol=1e-5)
   np.testing.assert_allclose(skeleton[:, 1], calm, atol=1e-5)
-  assert dropped == {ntu.DROP_SURPLUS: 1}
+  assert dropped == {ntu_raw.DROP_SURPLUS: 1}
 
 
 def _good_frames(num_frames=15, num_joints=25):
@@ -287,7 +290,7 @@ def test_ntu_malformed_files_name_file_line_and_expectation(tmp_path, case):
   path = make(tmp_path)
   with pytest.raises(report.MalformedFile,
                      match=f'S001C001P001R001A001.skeleton{pattern}'):
-    ntu.read_skeleton_file(path)
+    ntu_raw.read_skeleton_file(path)
   # In a build the same file is counted, not fatal.
   loaded = report.load_safely(ntu.load_example, ('x', str(path)))
   assert not loaded.examples
@@ -298,7 +301,7 @@ def test_ntu_unusable_files_are_counted_as_skips(tmp_path):
   no_body = _write(tmp_path / 'S001C001P001R001A001.skeleton',
                    _ntu_text([[], []]))
   short = _write(tmp_path / 'S001C001P001R001A002.skeleton',
-                 _ntu_text(_good_frames(num_frames=ntu.MIN_FRAMES - 1)))
+                 _ntu_text(_good_frames(num_frames=ntu_raw.MIN_FRAMES - 1)))
   unknown = _write(tmp_path / 'S001_C001.skeleton', _ntu_text(_good_frames()))
   for path, reason in ((no_body, report.NO_BODY),
                        (short, report.TOO_FEW_FRAMES)):
@@ -389,7 +392,7 @@ def test_nw_ucla_reader_errors_and_skips(tmp_path):
   good = np.random.default_rng(5).normal(size=(3, 20, 3)).tolist()
   path = _ucla_json(tmp_path, 'a01_s02_e03_v03',
                     {'skeletons': good, 'label': 10})
-  skeleton, label = nw_ucla.read_json(path)
+  skeleton, label = nw_ucla_raw.read_json(path)
   assert skeleton.shape == (3, 1, 20, 3) and label == 9
   cases = {
       'wrong_joints': ({'skeletons': [[[0, 0, 0]] * 25], 'label': 1},
@@ -402,9 +405,9 @@ def test_nw_ucla_reader_errors_and_skips(tmp_path):
   }
   for case, (record, pattern) in cases.items():
     with pytest.raises(report.MalformedFile, match=pattern):
-      nw_ucla.read_json(_ucla_json(tmp_path, f'a01_s01_e01_v01_{case}', record))
+      nw_ucla_raw.read_json(_ucla_json(tmp_path, f'a01_s01_e01_v01_{case}', record))
   with pytest.raises(report.MalformedFile, match=r'x.json:1: invalid JSON'):
-    nw_ucla.read_json(_write(tmp_path / 'x.json', '{"skeletons": [[['))
+    nw_ucla_raw.read_json(_write(tmp_path / 'x.json', '{"skeletons": [[['))
   empty = _ucla_json(tmp_path, 'a01_s01_e01_v01', {'skeletons': [], 'label': 1})
   loaded = report.load_safely(nw_ucla.load_example, ('x', str(empty)))
   assert [s[0] for s in loaded.skips] == [report.NO_BODY]
@@ -445,7 +448,7 @@ def test_pku_reader_on_tiny_files(tmp_path):
                                               (5, 2, 6)])},
              {'train': ['A03N07-M'], 'test': ['A03N07-R']})
   np.testing.assert_allclose(
-      pku_mmd.read_skeleton_txt(tmp_path / 'skeleton' / 'A03N07-M.txt'),
+      pku_raw.read_skeleton_txt(tmp_path / 'skeleton' / 'A03N07-M.txt'),
       frames, atol=1e-6)
   assert pku_mmd.read_labels(tmp_path / 'label' / 'A03N07-M.txt') == [
       (5, 20, 30), (9, 0, 10), (5, 2, 6)]
@@ -471,7 +474,7 @@ def test_pku_malformed(tmp_path):
   bad = _write(tmp_path / 'A01N01-L.txt', '0 ' * 150 + '\n' + '0 ' * 149)
   with pytest.raises(report.MalformedFile,
                      match=r'A01N01-L.txt:2: expected 150 numbers'):
-    pku_mmd.read_skeleton_txt(bad)
+    pku_raw.read_skeleton_txt(bad)
   with pytest.raises(report.MalformedFile, match=r'lab.txt:2: expected'):
     pku_mmd.read_labels(_write(tmp_path / 'lab.txt', '1,0,5,1\n3,9,4,1\n'))
   one_line = _write(tmp_path / 'split1.txt', 'Training videos: A01N01-L,'
@@ -526,12 +529,12 @@ def test_report_format():
   r = report.BuildReport()
   r.add('train', report.Loaded(
       examples=[('a', {})], skips=[(report.NO_BODY, 'b', 'why')],
-      dropped_bodies=collections.Counter({ntu.DROP_SHORT: 2})))
+      dropped_bodies=collections.Counter({ntu_raw.DROP_SHORT: 2})))
   r.add_skip(report.MISSING_LIST, 'c')
   text = r.format()
   assert 'examples: train 1' in text and 'skipped: 2' in text
   assert f'{report.NO_BODY}: 1\n    b: why' in text
-  assert f'bodies dropped: 2\n  {ntu.DROP_SHORT}: 2' in text
+  assert f'bodies dropped: 2\n  {ntu_raw.DROP_SHORT}: 2' in text
 
 
 # ------------------------------------------------------------ bad raw input
@@ -684,7 +687,7 @@ def test_nw_ucla_bool_label_is_skipped_and_all_skips_are_written(tmp_path):
   raw = tmp_path / 'raw'
   raw.mkdir()
   with pytest.raises(report.MalformedFile, match='got True'):
-    nw_ucla.read_json(_ucla_json(tmp_path, 'x', dict(record, label=True)))
+    nw_ucla_raw.read_json(_ucla_json(tmp_path, 'x', dict(record, label=True)))
   _ucla_json(raw, 'a01_s01_e01_v01', record)
   _ucla_json(raw, 'a01_s01_e01_v03', record)
   _ucla_json(raw, 'a01_s01_e01_v02', dict(record, label=True))

@@ -208,6 +208,27 @@ def get_config():
   c.tsne.max_per_class = 200  # ours: paper silent; keeps t-SNE fast
   c.tsne.perplexity = 30.0  # ours: paper silent; t-SNE's usual default
   c.tsne.seed = 0  # ours: picks the classes and seeds t-SNE
+
+  # ours: the paper has no prediction on new recordings (--mode=predict).
+  c.predict = ml_collections.ConfigDict()
+  # ours: bookkeeping; the classifier run under the workdir, as eval.run
+  c.predict.run = 'linear_eval'
+  # ours: bookkeeping; recording files or folders, comma-separated (.skeleton,
+  # .json, .txt, .npy, .npz)
+  c.predict.inputs = ''
+
+  # ours: the paper has no feature export (--mode=embed).
+  c.embed = ml_collections.ConfigDict()
+  # ours: bookkeeping; 'pretrain' (the pretraining run's encoder) or a
+  # classifier run under the workdir, as eval.run
+  c.embed.run = 'pretrain'
+  # ours: §4.3's protocols use the online encoder; 'target' (an option): the
+  # EMA target's, with its momentum-BN statistics (eq. 3, 4)
+  c.embed.encoder = 'online'
+  c.embed.split = 'test'  # ours: bookkeeping
+  # ours: bookkeeping; recording files or folders instead of embed.split, as
+  # predict.inputs
+  c.embed.inputs = ''
   return c
 
 

@@ -45,8 +45,8 @@ def check_bn_groups(config, per_device_batch: int, field: str):
         'size (0: each device\'s whole batch).')
 
 
-def encoder(config) -> stgcn.STGCN:
-  return stgcn.STGCN(**encoder_kwargs(config))
+def encoder(config, width: float | None = None) -> stgcn.STGCN:
+  return stgcn.STGCN(**encoder_kwargs(config, width))
 
 
 def byol_network(config) -> heads.BYOLNetwork:

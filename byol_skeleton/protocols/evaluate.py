@@ -29,11 +29,13 @@ RECIPES = {linear.MODE: linear.recipe, finetune.MODE: finetune.recipe,
            transfer.MODE: transfer.recipe}
 
 
-def recipe_for(config, run: str) -> classifier.Recipe:
+def recipe_for(config, run: str, field: str = 'eval.run'
+               ) -> classifier.Recipe:
+  """The recipe of classifier run `run`, named by config field `field`."""
   mode = run.split('/')[0]
   if mode not in RECIPES:
     raise errors.UserError(
-        f'eval.run={run!r}: expected a classifier run under the workdir, one '
+        f'{field}={run!r}: expected a classifier run under the workdir, one '
         f'of {sorted(RECIPES)}, followed by /seed_N for finetune, distill and '
         'fine-tuning transfer runs (or /random for the random linear probe).')
   return RECIPES[mode](config, run)

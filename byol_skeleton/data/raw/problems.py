@@ -19,6 +19,8 @@ class MalformedFile(ValueError):
   def __init__(self, path, line: int | None, message: str):
     where = f'{path}:{line}' if line is not None else f'{path}'
     super().__init__(f'{where}: {message}')
+    # What is wrong, and where in the file, without the path.
+    self.detail = f'line {line}: {message}' if line is not None else message
 
 
 class SkipSample(Exception):

@@ -19,6 +19,8 @@ from byol_skeleton.data.raw import ntu as ntu_raw
 from byol_skeleton.data.raw import nw_ucla as nw_ucla_raw
 from byol_skeleton.data.raw import pku_mmd as pku_raw
 from byol_skeleton.data.raw import preprocess
+from byol_skeleton.data.raw import problems
+from byol_skeleton.data.raw import recording
 from data_prep import build
 from data_prep import builders
 from data_prep import ntu
@@ -510,6 +512,69 @@ def test_pku_mmd2_build_on_tiny_files(tmp_path):
   names = _stored_names(tmp_path / 'tfds', 'pku_mmd2', 'xsub', 41)
   assert names == tuple(pku_mmd.ACTION_NAMES[a] for a in ids)
   assert (names[0], names[-1]) == ('bow', 'writing')
+
+
+# ------------------------------------------- single recordings (predict)
+
+
+def test_recording_read_is_the_builders_example(shared_data):
+  """A raw file read alone (as --mode=predict does) is its builder's stored
+  example: the same body selection, minimum length and preprocessing."""
+  for path in sorted((shared_data / 'ntu_samples').glob('*.skeleton'))[:4]:
+    loaded = ntu.load_example(str(path))
+    if loaded.examples:
+      np.testing.assert_array_equal(recording.read(path, NTU25),
+                                    loaded.examples[0][1]['skeleton'])
+    else:
+      ((reason, _, message),) = loaded.skips
+      with pytest.raises(problems.SkipSample, match=message) as e:
+        recording.read(path, NTU25)
+      assert e.value.reason == reason
+  ucla = shared_data / 'nw_ucla' / 'all_sqe' / 'a01_s01_e00_v01.json'
+  np.testing.assert_array_equal(
+      recording.read(ucla, KINECT20),
+      nw_ucla.load_example(str(ucla)).examples[0][1]['skeleton'])
+  with pytest.raises(problems.SkipSample,
+                     match=r"a \.json file has 20 joints \('kinect_v1_20'\), "
+                     r"but the config's layout 'ntu25' has 25") as e:
+    recording.read(ucla, NTU25)
+  assert e.value.reason == problems.WRONG_JOINTS
+
+
+def test_recording_read_of_pku_videos_and_arrays(tmp_path):
+  rng = np.random.default_rng(3)
+  video = _pku_video(rng, 9, two_persons=True)
+  _write_pku(tmp_path / 'pku', {'A01N01-L': (video, [(1, 0, 9)])},
+             {'train': ['A01N01-L'], 'test': ['A01N01-R']})
+  np.testing.assert_allclose(
+      recording.read(tmp_path / 'pku' / 'skeleton' / 'A01N01-L.txt', NTU25),
+      preprocess.preprocess_sequence(video, NTU25), atol=1e-5)
+  # Arrays are camera-frame skeletons of the given layout, preprocessed.
+  raw = _pku_video(rng, 7, two_persons=False)[:, :1].astype(np.float32)
+  expected = preprocess.preprocess_sequence(raw, NTU25)
+  np.save(tmp_path / 'a.npy', raw)
+  np.savez(tmp_path / 'one.npz', anything=raw)
+  np.savez(tmp_path / 'named.npz', skeleton=raw, other=raw[:1])
+  for name in ('a.npy', 'one.npz', 'named.npz'):
+    np.testing.assert_array_equal(recording.read(tmp_path / name, NTU25),
+                                  expected)
+  np.savez(tmp_path / 'two.npz', a=raw, b=raw)
+  np.save(tmp_path / 'flat.npy', raw.reshape(7, -1))
+  _write(tmp_path / 'clip.mp4', 'video')
+  for name, message in (
+      ('two.npz', r'expected one array, or one named "skeleton", got '
+       r"\['a', 'b'\]"),
+      ('flat.npy', r'expected an array of shape \(T, M, V, 3\) \(frames, '
+       r'persons, joints, xyz\), got shape \(7, 75\)'),
+      ('clip.mp4', r"unknown recording format '\.mp4'; expected one of "
+       r'\.skeleton, \.json, \.txt, \.npy, \.npz')):
+    with pytest.raises(problems.MalformedFile, match=f'{name}: {message}'):
+      recording.read(tmp_path / name, NTU25)
+  assert recording.list_files([str(tmp_path)]) == sorted(
+      tmp_path / n for n in ('a.npy', 'flat.npy', 'named.npz', 'one.npz',
+                             'pku/label/A01N01-L.txt',
+                             'pku/skeleton/A01N01-L.txt', 'two.npz',
+                             'pku/cross_subject_v2.txt'))
 
 
 # ---------------------------------------------------------------- CLI

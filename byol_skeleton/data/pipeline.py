@@ -10,7 +10,8 @@ Batch formats (this process's share B = global batch / process count):
   pretraining: 'skeleton_1', 'skeleton_2' (B, max_frames, M, V, 3) float32,
     'length_1', 'length_2' (B,) int32, 'label' (B,) int32;
   evaluation: 'skeleton', 'length', 'label', 'mask' (B,) bool (False on the
-    padding examples that fill a last partial batch).
+    padding examples that fill a last partial batch); `ArrayData` gives the
+    same batches of skeletons read from recording files (label -1).
 Frames past `length` are zeros; sequences longer than `data.max_frames` are
 cropped to their first `max_frames` frames.
 

@@ -78,6 +78,8 @@ def run(config, workdir, checkpoint_step=None):
     out.mkdir(parents=True, exist_ok=True)
     np.savez(path, features=features, labels=labels.astype(np.int32),
              keys=np.array(keys), class_names=np.array(names))
+    print(f'{features.shape[0]} features of size {features.shape[1]} from '
+          f'{ec.run} ({checkpoint}): {path}')
   results = {'file': str(path), 'num_examples': len(features),
              'feature_dim': features.shape[1], 'run': ec.run,
              'encoder': ec.encoder if ec.run == PRETRAIN else 'classifier',

@@ -39,7 +39,7 @@ class Recordings:
     return pipeline.ArrayData(config, self.skeletons, config.eval.batch_size)
 
 
-def split_paths(field: str, value: str) -> list[str]:
+def _split_paths(field: str, value: str) -> list[str]:
   paths = [p.strip() for p in value.split(',') if p.strip()]
   if not paths:
     raise errors.UserError(
@@ -50,7 +50,7 @@ def split_paths(field: str, value: str) -> list[str]:
 
 def read(config, field: str, value: str) -> Recordings:
   """The recordings that config field `field` (value `value`) names."""
-  paths = split_paths(field, value)
+  paths = _split_paths(field, value)
   try:
     files = recording.list_files(paths)
   except FileNotFoundError as e:

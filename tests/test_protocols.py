@@ -639,9 +639,10 @@ def test_predict_skips_broken_recordings_and_names_them(linear_run,
 
 def test_embed_features_are_the_ones_knn_uses(linear_run, tmp_path):
   """Features, labels and keys of both splits from the online encoder: kNN
-  on them is the kNN the pretraining logged for its last checkpoint; the
-  probe's (frozen) encoder gives the same features, the target encoder
-  others, and raw recording files the features of their stored examples."""
+  and the effective rank on them are what the pretraining's kNN monitor
+  logged for its last checkpoint. Raw recording files get the features of
+  their stored examples; the probe's (frozen) encoder gives the same, the
+  target encoder others."""
   config, workdir, _ = linear_run
   config = config.copy_and_resolve_references()
   saved = {}
@@ -666,35 +667,27 @@ def test_embed_features_are_the_ones_knn_uses(linear_run, tmp_path):
   assert (inference.topk_accuracy(votes, test['labels'], 1),
           inference.topk_accuracy(votes, test['labels'], 5)) == (
               logged['knn_top1'], logged['knn_top5'])
-  encoder, _, _ = pretrained_run.restore_pretrained(config, workdir,
-                                                    parallel.make_mesh())
-  mesh = parallel.make_mesh()
-  knn_features, _ = inference.predict(
-      knn.feature_fn(config, mesh), encoder,
-      pipeline.EvalData(config, 'test', config.eval.batch_size), mesh)
-  np.testing.assert_array_equal(test['features'], knn_features)
+  assert spectrum.effective_rank(spectrum.normalise(
+      test['features'])) == pytest.approx(logged['feature_rank'], rel=1e-6)
 
-  config.embed.run = 'linear_eval'
-  probe = np.load(embed.run(config, workdir)['file'])
-  np.testing.assert_allclose(probe['features'], test['features'], rtol=1e-5,
-                             atol=1e-6)
-  with pytest.raises(errors.UserError, match="needs embed.run='pretrain'"):
-    config.embed.encoder = 'target'
-    embed.run(config, workdir)
-  config.embed.run = 'pretrain'
-  target = np.load(embed.run(config, workdir)['file'])['features']
-  assert target.shape == test['features'].shape
-  assert not np.allclose(target, test['features'], atol=1e-3)
-
-  config.embed.encoder = 'online'
   paths = _write_raw_test_views(tmp_path / 'raw', every=10)
   config.embed.inputs = str(tmp_path / 'raw')
   results = embed.run(config, workdir)
-  raw = np.load(workdir / 'embed' / 'inputs.npz')
   assert results['file'] == str(workdir / 'embed' / 'inputs.npz')
+  raw = dict(np.load(results['file']))
   assert raw['keys'].tolist() == sorted(paths.values())
   np.testing.assert_array_equal(raw['labels'], -1)
   stored = _by_sample_name(config, 'test', test['features'])
   np.testing.assert_allclose(
       raw['features'], [stored[pathlib.Path(k).stem] for k in raw['keys']],
       rtol=1e-4, atol=1e-5)
+  config.embed.run = 'linear_eval'
+  probe = np.load(embed.run(config, workdir)['file'])['features']
+  np.testing.assert_allclose(probe, raw['features'], rtol=1e-5, atol=1e-6)
+  with pytest.raises(errors.UserError, match="needs embed.run='pretrain'"):
+    config.embed.encoder = 'target'
+    embed.run(config, workdir)
+  config.embed.run = 'pretrain'
+  target = np.load(embed.run(config, workdir)['file'])['features']
+  assert target.shape == raw['features'].shape
+  assert not np.allclose(target, raw['features'], atol=1e-3)

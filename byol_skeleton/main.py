@@ -29,6 +29,8 @@ MODES = {
     'supervised': 'byol_skeleton.protocols.supervised',
     'evaluate': 'byol_skeleton.protocols.evaluate',
     'tsne': 'byol_skeleton.protocols.tsne',
+    'predict': 'byol_skeleton.protocols.predict',
+    'embed': 'byol_skeleton.protocols.embed',
     'visualize': 'byol_skeleton.protocols.visualize',
 }
 

@@ -81,6 +81,11 @@ def get_config():
   c.model.projector_dim = 256  # ours: paper silent; the BYOL paper's
   c.model.predictor_hidden = 4096  # ours: paper silent; the BYOL paper's
   c.model.dtype = 'float32'  # ours: numerics ('bfloat16' on accelerators)
+  # §4.2: batch 512 on 4 GPUs, BN per GPU (no SyncBN), so moments over 128
+  # sequences; here over groups of 128 inside each device, whatever the
+  # device count (ghost BN). 0: over each device's whole batch. A device with
+  # fewer sequences normalises over all of them (with a warning).
+  c.model.bn_group_size = 128
   # Not fields: BN epsilon 1e-5, ST-GCN reference (model/layers.py).
 
   c.pretrain = ml_collections.ConfigDict()
@@ -204,6 +209,27 @@ def get_config():
   c.tsne.perplexity = 30.0  # ours: paper silent; t-SNE's usual default
   c.tsne.seed = 0  # ours: picks the classes and seeds t-SNE
 
+  # ours: the paper has no prediction on new recordings (--mode=predict).
+  c.predict = ml_collections.ConfigDict()
+  # ours: bookkeeping; the classifier run under the workdir, as eval.run
+  c.predict.run = 'linear_eval'
+  # ours: bookkeeping; recording files or folders, comma-separated (.skeleton,
+  # .json, .txt, .npy, .npz)
+  c.predict.inputs = ''
+
+  # ours: the paper has no feature export (--mode=embed).
+  c.embed = ml_collections.ConfigDict()
+  # ours: bookkeeping; 'pretrain' (the pretraining run's encoder) or a
+  # classifier run under the workdir, as eval.run
+  c.embed.run = 'pretrain'
+  # ours: §4.3's protocols use the online encoder; 'target' (an option): the
+  # EMA target's, with its momentum-BN statistics (eq. 3, 4)
+  c.embed.encoder = 'online'
+  c.embed.split = 'test'  # ours: bookkeeping
+  # ours: bookkeeping; recording files or folders instead of embed.split, as
+  # predict.inputs
+  c.embed.inputs = ''
+
   # ours: --mode=visualize draws recordings as the clean test view and the
   # augment.view1 / view2 training views.
   c.visualize = ml_collections.ConfigDict()
@@ -232,6 +258,7 @@ def cpu(c):
   c.model.predictor_hidden = 1024
   c.data.num_frames = 64
   c.pretrain.batch_size = 64
+  c.model.bn_group_size = 64  # one group: the whole batch on one CPU device
   c.pretrain.warmup_epochs = 2
   c.pretrain.checkpoint_every_steps = 200
   c.linear.epochs = 30

@@ -52,6 +52,7 @@ def tiny(c):
   c.model.projector_dim = 32
   c.data.num_frames = 16
   c.pretrain.batch_size = 16
+  c.model.bn_group_size = 0  # each device's whole batch, on any device count
   c.pretrain.epochs = 1
   c.pretrain.warmup_epochs = 0
   c.pretrain.log_every_steps = 2

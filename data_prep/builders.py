@@ -21,6 +21,9 @@ import tensorflow_datasets as tfds
 import tqdm
 
 from byol_skeleton import errors
+from byol_skeleton.data.raw import ntu as ntu_raw
+from byol_skeleton.data.raw import nw_ucla as nw_ucla_raw
+from byol_skeleton.data.raw import pku_mmd as pku_raw
 from data_prep import features
 from data_prep import ntu
 from data_prep import nw_ucla
@@ -76,7 +79,7 @@ class SkeletonBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
   VERSION = tfds.core.Version('1.0.0')
   RELEASE_NOTES = {'1.0.0': 'Initial release.'}
-  NUM_CLASSES: int
+  CLASS_NAMES: tuple[str, ...]  # the action names, by label
   NUM_PERSONS: int
   NUM_JOINTS: int
   HOMEPAGE: str
@@ -97,8 +100,11 @@ class SkeletonBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         builder=self,
         description=self.__doc__,
         features=features.skeleton_features(
-            self.NUM_CLASSES, self.NUM_PERSONS, self.NUM_JOINTS),
+            self._class_label(), self.NUM_PERSONS, self.NUM_JOINTS),
         homepage=self.HOMEPAGE)
+
+  def _class_label(self) -> tfds.features.ClassLabel:
+    return tfds.features.ClassLabel(names=self.CLASS_NAMES)
 
   def _list_items(self, manual_dir: pathlib.Path
                   ) -> dict[str, list[NamedItem]]:
@@ -182,8 +188,8 @@ class _NtuBuilder(SkeletonBuilder, skip_registration=True):
 
   DATASET: str
   MISSING_LIST_NAMES: tuple[str, ...]
-  NUM_PERSONS = ntu.MAX_BODIES
-  NUM_JOINTS = ntu.NUM_JOINTS
+  NUM_PERSONS = ntu_raw.MAX_BODIES
+  NUM_JOINTS = ntu_raw.NUM_JOINTS
   HOMEPAGE = 'https://rose1.ntu.edu.sg/dataset/actionRecognition/'
 
   def __init__(self, *, missing_list: str | None = None, **kwargs):
@@ -247,7 +253,7 @@ class Ntu60(_NtuBuilder):
   """NTU RGB+D 60 (Shahroudy et al. 2016): 60 actions, 40 subjects."""
 
   DATASET = 'ntu60'
-  NUM_CLASSES = 60
+  CLASS_NAMES = ntu.ACTION_NAMES[:60]
   MISSING_LIST_NAMES = ('ntu60.txt',
                         'NTU_RGBD_samples_with_missing_skeletons.txt')
   BUILDER_CONFIGS = [
@@ -270,7 +276,7 @@ class Ntu120(_NtuBuilder):
   """NTU RGB+D 120 (Liu et al. 2019): 120 actions, 106 subjects, 32 setups."""
 
   DATASET = 'ntu120'
-  NUM_CLASSES = 120
+  CLASS_NAMES = ntu.ACTION_NAMES
   MISSING_LIST_NAMES = ('ntu120.txt',
                         'NTU_RGBD120_samples_with_missing_skeletons.txt')
   BUILDER_CONFIGS = [
@@ -292,9 +298,9 @@ class Ntu120(_NtuBuilder):
 class NwUcla(SkeletonBuilder):
   """Northwestern-UCLA Multiview Action 3D: 10 actions, 10 subjects, 3 views."""
 
-  NUM_CLASSES = nw_ucla.NUM_CLASSES
+  CLASS_NAMES = nw_ucla.ACTION_NAMES
   NUM_PERSONS = 1
-  NUM_JOINTS = nw_ucla.LAYOUT.num_joints
+  NUM_JOINTS = nw_ucla_raw.LAYOUT.num_joints
   HOMEPAGE = 'http://wangjiangb.github.io/my_data.html'
   BUILDER_CONFIGS = [
       tfds.core.BuilderConfig(
@@ -332,9 +338,8 @@ distributed with CTR-GCN's NW-UCLA data) anywhere under the manual dir.
 class PkuMmd2(SkeletonBuilder):
   """PKU-MMD phase II (Liu et al. 2020): 41 actions, 13 subjects, 3 views."""
 
-  NUM_CLASSES = pku_mmd.NUM_CLASSES
-  NUM_PERSONS = pku_mmd.NUM_PERSONS
-  NUM_JOINTS = pku_mmd.LAYOUT.num_joints
+  NUM_PERSONS = pku_raw.NUM_PERSONS
+  NUM_JOINTS = pku_raw.LAYOUT.num_joints
   HOMEPAGE = 'https://www.icst.pku.edu.cn/struct/Projects/PKUMMD.html'
   SKELETON_DIRS = ('skeleton', 'skeletons', 'Skeleton_v2')
   LABEL_DIRS = ('label', 'labels', 'Label_PKUMMD_v2')
@@ -353,6 +358,11 @@ From the PKU-MMD phase II release ({HOMEPAGE}) put into the manual dir:
   {' | '.join(LABEL_DIRS)}/AxxNyy-V.txt   labels (Label_PKUMMD_v2.7z)
   {' | '.join(SPLIT_FILES)}   the cross-subject split file
 """
+
+  def _class_label(self):
+    # The names follow the label files' action ids, known once they are read
+    # (`_list_items`).
+    return tfds.features.ClassLabel(num_classes=pku_mmd.NUM_CLASSES)
 
   def _load_fn(self):
     return functools.partial(pku_mmd.load_video, label_index=self._label_index)
@@ -388,9 +398,11 @@ From the PKU-MMD phase II release ({HOMEPAGE}) put into the manual dir:
         action_ids.update(a for a, _, _ in pku_mmd.read_labels(label_path))
         items[split_of[name.name]].append(
             (name.name, (str(path), str(label_path))))
-    if len(action_ids) != self.NUM_CLASSES:
+    if len(action_ids) != pku_mmd.NUM_CLASSES:
       raise errors.UserError(
-          f'{label_dir}: expected {self.NUM_CLASSES} distinct action ids in '
+          f'{label_dir}: expected {pku_mmd.NUM_CLASSES} distinct action ids in '
           f'the label files, found {len(action_ids)}: {sorted(action_ids)}.')
     self._label_index = {a: i for i, a in enumerate(sorted(action_ids))}
+    self.info.features['label'].names = [
+        pku_mmd.action_name(a) for a in sorted(action_ids)]
     return items

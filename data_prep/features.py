@@ -7,7 +7,9 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 
-def skeleton_features(num_classes: int, num_persons: int, num_joints: int):
+def skeleton_features(label: tfds.features.ClassLabel, num_persons: int,
+                      num_joints: int):
+  """The schema; `label` carries the dataset's action names."""
   return tfds.features.FeaturesDict({
       # (frames, persons, joints, xyz); only the frames actually recorded.
       # BYTES: one raw buffer per example; the default encoding writes float
@@ -15,7 +17,7 @@ def skeleton_features(num_classes: int, num_persons: int, num_joints: int):
       'skeleton': tfds.features.Tensor(
           shape=(None, num_persons, num_joints, 3), dtype=np.float32,
           encoding=tfds.features.Encoding.BYTES),
-      'label': tfds.features.ClassLabel(num_classes=num_classes),
+      'label': label,
       'subject': np.int32,
       'view': np.int32,  # camera id
       'setup': np.int32,

@@ -1,27 +1,23 @@
-"""Northwestern-UCLA Multiview Action 3D JSON files (`aAA_sSS_eEE_vVV.json`).
+"""Northwestern-UCLA Multiview Action 3D: file names, action names, splits.
 
-One file per view of a take:
-{"file_name", "skeletons": [T][20][3], "label": 1..10}.
-One person (M=1), Kinect v1 20-joint order (layout 'kinect_v1_20').
-Standard cross-view protocol: train on views 1 and 2, test on view 3.
-Every non-empty sequence is kept, however short (some have 1 frame), so the
-counts match the usual 1,020 train / 464 test.
+Files `aAA_sSS_eEE_vVV.json`, one per view of a take, read by
+byol_skeleton.data.raw.nw_ucla. Standard cross-view protocol: train on views
+1 and 2, test on view 3.
 """
 import dataclasses
-import json
 import pathlib
 import re
 
-import numpy as np
-
-from byol_skeleton.data import skeletons
-from data_prep import preprocess
+from byol_skeleton.data.raw import nw_ucla as nw_ucla_raw
+from byol_skeleton.data.raw import preprocess
 from data_prep import report
 
-LAYOUT = skeletons.get_layout('kinect_v1_20')
-NUM_CLASSES = 10
+# Labels 1..10 in the order of the action ids a01-a06, a08, a09, a11, a12
+# (the dataset's own action list).
+ACTION_NAMES = ('pick up with one hand', 'pick up with two hands',
+                'drop trash', 'walk around', 'sit down', 'stand up',
+                'donning', 'doffing', 'throw', 'carry')
 XVIEW_TRAIN_VIEWS = frozenset((1, 2))
-MIN_FRAMES = 1
 
 _NAME_RE = re.compile(r'a(\d{2})_s(\d{2})_e(\d{2})_v(\d{2})')
 
@@ -68,49 +64,11 @@ def split_rule(protocol: str, split: str) -> str:
           else f'from views other than {train}')
 
 
-def read_json(path) -> tuple[np.ndarray, int]:
-  """(T, 1, 20, 3) float32 skeleton and 0-based label of one file."""
-  with open(path) as f:
-    try:
-      record = json.load(f)
-    except json.JSONDecodeError as e:
-      raise report.MalformedFile(path, e.lineno, f'invalid JSON: {e.msg}')
-  if not isinstance(record, dict) or not {'skeletons', 'label'} <= set(record):
-    raise report.MalformedFile(
-        path, None, 'expected a JSON object with "skeletons" and "label"')
-  label = record['label']
-  # bool is an int subclass in Python: `true` would pass as class 1.
-  if (isinstance(label, bool) or not isinstance(label, int)
-      or not 1 <= label <= NUM_CLASSES):
-    raise report.MalformedFile(
-        path, None, f'expected "label" an integer in 1..{NUM_CLASSES}, '
-        f'got {label!r}')
-  try:
-    skeleton = np.array(record['skeletons'], np.float32)
-  except (TypeError, ValueError):
-    skeleton = None
-  if skeleton is None or (skeleton.size and skeleton.shape[1:] != (
-      LAYOUT.num_joints, 3)):
-    raise report.MalformedFile(
-        path, None, f'expected "skeletons" of shape [T][{LAYOUT.num_joints}]'
-        f'[3], got {_shape_of(record["skeletons"])}')
-  if not np.isfinite(skeleton).all():
-    raise report.MalformedFile(path, None, 'non-finite joint coordinate')
-  return skeleton.reshape(-1, 1, LAYOUT.num_joints, 3), label - 1
-
-
-def _shape_of(nested) -> str:
-  """Shape of a nested list as far as it is regular, for error messages."""
-  try:
-    return str(np.array(nested, dtype=object).shape)
-  except ValueError:
-    return 'a ragged nested list'
-
-
 def load_example(path: str) -> report.Loaded:
   name = parse_name(path)
-  skeleton, label = read_json(path)
-  skeleton = preprocess.canonical_or_skip(skeleton, LAYOUT, MIN_FRAMES)
+  skeleton, label = nw_ucla_raw.read_json(path)
+  skeleton = preprocess.canonical_or_skip(skeleton, nw_ucla_raw.LAYOUT,
+                                          nw_ucla_raw.MIN_FRAMES)
   return report.Loaded(examples=[(name.name, {
       'skeleton': skeleton,
       'label': label,

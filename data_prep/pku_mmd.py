@@ -1,8 +1,7 @@
 """PKU-MMD phase II: untrimmed per-video text files -> trimmed action instances.
 
 Released files (names `AxxNyy-V.txt`, V in L/M/R = the three Kinect v2 views):
-- skeleton file: one line per frame, 150 numbers = 2 persons x 25 joints x xyz
-  (NTU joint order; an absent second person is zeros);
+- skeleton file: read by byol_skeleton.data.raw.pku_mmd;
 - label file (same name): one line per action instance,
   `action_id,start_frame,end_frame[,confidence]`; instance = frames
   [start, end) of the skeleton file, 0-based (as the usual PKU-MMD
@@ -24,19 +23,69 @@ import dataclasses
 import pathlib
 import re
 
-import numpy as np
-
-from byol_skeleton.data import skeletons
-from data_prep import preprocess
+from byol_skeleton.data.raw import pku_mmd as pku_raw
+from byol_skeleton.data.raw import preprocess
 from data_prep import report
 
-LAYOUT = skeletons.get_layout('ntu25')
 NUM_CLASSES = 41
-NUM_PERSONS = 2
+# Action id -> name: PKU-MMD's action list of phase I (51 actions, ids 1-51,
+# the Actions.xlsx of the release, as NTU RGB+D names them); phase II's label
+# files use 41 of these ids. Written from that list, not read from the
+# release: `action_name` names an id outside it by its number.
+ACTION_NAMES = {
+    1: 'bow',
+    2: 'brushing hair',
+    3: 'brushing teeth',
+    4: 'check time (from watch)',
+    5: 'cheer up',
+    6: 'clapping',
+    7: 'cross hands in front (say stop)',
+    8: 'drink water',
+    9: 'drop',
+    10: 'eat meal/snack',
+    11: 'falling',
+    12: 'giving something to other person',
+    13: 'hand waving',
+    14: 'handshaking',
+    15: 'hopping (one foot jumping)',
+    16: 'hugging other person',
+    17: 'jump up',
+    18: 'kicking other person',
+    19: 'kicking something',
+    20: 'make a phone call/answer phone',
+    21: 'pat on back of other person',
+    22: 'pickup',
+    23: 'playing with phone/tablet',
+    24: 'point finger at the other person',
+    25: 'pointing to something with finger',
+    26: 'punching/slapping other person',
+    27: 'pushing other person',
+    28: 'put on a hat/cap',
+    29: 'put something inside pocket',
+    30: 'reading',
+    31: 'rub two hands together',
+    32: 'salute',
+    33: 'sitting down',
+    34: 'standing up',
+    35: 'take off a hat/cap',
+    36: 'take off glasses',
+    37: 'take off jacket',
+    38: 'take out something from pocket',
+    39: 'taking a selfie',
+    40: 'tear up paper',
+    41: 'throw',
+    42: 'touch back (backache)',
+    43: 'touch chest (stomachache/heart pain)',
+    44: 'touch head (headache)',
+    45: 'touch neck (neckache)',
+    46: 'typing on a keyboard',
+    47: 'use a fan (with hand or paper)/feeling warm',
+    48: 'wear jacket',
+    49: 'wear on glasses',
+    50: 'wipe face',
+    51: 'writing',
+}
 VIEWS = {'L': 1, 'M': 2, 'R': 3}
-MIN_FRAMES = 1
-
-_NUMBERS_PER_LINE = NUM_PERSONS * LAYOUT.num_joints * 3
 _NAME_RE = re.compile(r'A(\d+)N(\d+)-([LMR])')
 _TRAIN_HEADER = re.compile(r'training\b', re.IGNORECASE)
 _TEST_HEADER = re.compile(r'(validataion|validation|testing|test)\b',
@@ -54,6 +103,10 @@ class PkuName:
   def video_key(self) -> str:
     """The video without its view: the three views share it."""
     return self.name.rsplit('-', 1)[0]
+
+
+def action_name(action_id: int) -> str:
+  return ACTION_NAMES.get(action_id, f'action {action_id}')
 
 
 def parse_name(path) -> PkuName:
@@ -98,37 +151,6 @@ def read_split_file(path) -> dict[str, frozenset[str]]:
   return {split: frozenset(videos) for split, videos in names.items()}
 
 
-def read_skeleton_txt(path) -> np.ndarray:
-  """(T, 2, 25, 3) float32 of a per-video skeleton file."""
-  with open(path) as f:
-    lines = f.read().splitlines()
-  while lines and not lines[-1].strip():
-    lines.pop()
-  try:
-    values = np.array(' '.join(lines).split(), dtype=np.float64)
-  except ValueError:
-    values = None
-  if values is None or values.size != len(lines) * _NUMBERS_PER_LINE:
-    for index, line in enumerate(lines):  # Locate the bad line.
-      fields = line.split()
-      if len(fields) != _NUMBERS_PER_LINE:
-        raise report.MalformedFile(
-            path, index + 1, f'expected {_NUMBERS_PER_LINE} numbers '
-            f'(2 persons x 25 joints x xyz), got {len(fields)}')
-      for field in fields:
-        try:
-          float(field)
-        except ValueError:
-          raise report.MalformedFile(
-              path, index + 1, f'expected a number, got {field!r}') from None
-  skeleton = values.reshape(len(lines), NUM_PERSONS, LAYOUT.num_joints, 3)
-  bad = ~np.isfinite(skeleton).all(axis=(1, 2, 3))
-  if bad.any():
-    raise report.MalformedFile(path, int(np.argmax(bad)) + 1,
-                               'non-finite joint coordinate')
-  return skeleton.astype(np.float32)
-
-
 def read_labels(path) -> list[tuple[int, int, int]]:
   """[(action_id, start, end)] of a label file, in file order."""
   instances = []
@@ -155,7 +177,7 @@ def load_video(item: tuple[str, str], label_index: dict[int, int]
   """The trimmed instances of one video; `label_index`: action id -> label."""
   skeleton_path, label_path = item
   name = parse_name(skeleton_path)
-  skeleton = read_skeleton_txt(skeleton_path)
+  skeleton = pku_raw.read_skeleton_txt(skeleton_path)
   loaded = report.Loaded()
   occurrence = {}
   instances = read_labels(label_path)
@@ -174,7 +196,7 @@ def load_video(item: tuple[str, str], label_index: dict[int, int]
             report.TOO_FEW_FRAMES, f'frames [{start}, {end}) lie beyond the '
             f'{len(skeleton)} frames of {skeleton_path}')
       instance = preprocess.canonical_or_skip(
-          skeleton[start:end], LAYOUT, MIN_FRAMES)
+          skeleton[start:end], pku_raw.LAYOUT, pku_raw.MIN_FRAMES)
     except report.SkipSample as e:
       loaded.skips.append((e.reason, sample_name, str(e)))
       continue

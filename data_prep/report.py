@@ -1,7 +1,8 @@
 """What a build kept, skipped and dropped, and the errors that decide it.
 
 Readers raise `MalformedFile` (the file breaks its format) or `SkipSample`
-(well-formed but unusable); builders raise `EmptySplit` for a protocol with a
+(well-formed but unusable), both from byol_skeleton.data.raw.problems;
+builders raise `EmptySplit` for a protocol with a
 split that nothing went into. A builder's per-item loader returns a `Loaded`;
 `load_safely` turns a raised error into a counted skip, so one bad file never
 stops a build. `BuildReport` sums the `Loaded`s and prints the end-of-build
@@ -15,13 +16,17 @@ import pathlib
 from typing import Any, Callable
 
 from byol_skeleton import errors
+from byol_skeleton.data.raw import problems
 
-# Skip reasons: the report's keys.
+# The readers' errors and skip reasons, which a build counts.
+MalformedFile = problems.MalformedFile
+SkipSample = problems.SkipSample
+UNREADABLE = problems.UNREADABLE
+NO_BODY = problems.NO_BODY
+ONLY_NOISE = problems.ONLY_NOISE
+TOO_FEW_FRAMES = problems.TOO_FEW_FRAMES
+# The builders' own skip reasons: the report's other keys.
 MISSING_LIST = 'in the missing-skeleton list'
-UNREADABLE = 'unreadable file'
-NO_BODY = 'no body in any frame'
-ONLY_NOISE = 'only noise bodies'
-TOO_FEW_FRAMES = 'too few frames'
 NOT_IN_DATASET = 'not part of this dataset'
 NOT_IN_SPLIT = 'in neither split'
 BAD_NAME = 'unrecognised file name'
@@ -29,22 +34,6 @@ DUPLICATE = 'duplicate sample'
 
 # How many skipped names per reason the report prints; `write_skipped` has all.
 _SHOWN_PER_REASON = 5
-
-
-class MalformedFile(ValueError):
-  """A raw file that breaks its format; the message names file and line."""
-
-  def __init__(self, path, line: int | None, message: str):
-    where = f'{path}:{line}' if line is not None else f'{path}'
-    super().__init__(f'{where}: {message}')
-
-
-class SkipSample(Exception):
-  """A readable sample that cannot become an example, counted under `reason`."""
-
-  def __init__(self, reason: str, message: str):
-    super().__init__(message)
-    self.reason = reason
 
 
 class EmptySplit(errors.UserError):

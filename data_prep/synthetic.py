@@ -29,8 +29,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from byol_skeleton.data import skeletons
+from byol_skeleton.data.raw import preprocess
 from data_prep import features
-from data_prep import preprocess
 
 ACTIONS = ('wave', 'both_arms_up', 'squat', 'kick', 'walk_in_place', 'jump',
            'bow', 'punch', 'clap', 'turn')
@@ -325,8 +325,9 @@ def record(world: np.ndarray, rotation, origin,
   return cam.astype(np.float32)
 
 
-def recordings(seed: int, subject_ids, repetitions: int):
-  """Yields (key, example) for every camera view of every recording.
+def camera_views(seed: int, subject_ids, repetitions: int):
+  """Yields (key, example) for every camera view of every recording, its
+  skeleton as the camera recorded it (camera frame, before preprocessing).
 
   Each recording draws from its own generator seeded by
   (seed, action, subject, repetition), so it does not depend on which other
@@ -345,12 +346,19 @@ def recordings(seed: int, subject_ids, repetitions: int):
         for cam, yaw in enumerate(CAMERA_YAWS, start=1):
           rotation, origin = camera_pose(
               yaw + rng.normal(0, 0.05), height, distance)
-          raw = record(world, rotation, origin, rng)
           name = f'{key[:4]}C{cam:03d}{key[4:]}'
           yield name, dict(
-              skeleton=preprocess.preprocess_sequence(raw, LAYOUT),
+              skeleton=record(world, rotation, origin, rng),
               label=label, subject=sid, view=cam, setup=setup,
               sequence_key=key, sample_name=name)
+
+
+def recordings(seed: int, subject_ids, repetitions: int):
+  """Yields (key, example) for every camera view of every recording, its
+  skeleton preprocessed as every builder's (the stored examples)."""
+  for name, example in camera_views(seed, subject_ids, repetitions):
+    yield name, {**example, 'skeleton': preprocess.preprocess_sequence(
+        example['skeleton'], LAYOUT)}
 
 
 class Synthetic(tfds.core.GeneratorBasedBuilder):
@@ -380,7 +388,8 @@ class Synthetic(tfds.core.GeneratorBasedBuilder):
   def _info(self):
     return self.dataset_info_from_configs(
         features=features.skeleton_features(
-            len(ACTIONS), NUM_PERSONS, LAYOUT.num_joints),
+            tfds.features.ClassLabel(names=ACTIONS), NUM_PERSONS,
+            LAYOUT.num_joints),
         description=(
             'Procedural multi-view skeleton actions '
             f'({", ".join(ACTIONS)}) for trying the pipeline without data.'),

@@ -180,26 +180,23 @@ def test_update_steps_along_the_gradient_of_the_symmetric_loss(setup):
                                atol=1e-3 * np.abs(want).max() + 1e-6)
 
 
-def test_eight_devices_equal_one_device_on_the_same_global_batch(setup):
-  _, net, tx, state = setup
-  assert jax.device_count() == 8
-  tau_fn = schedules.target_ema(0.99, 10)
-  # Each device sees the same 4 examples, so per-device BN statistics equal
-  # those of the whole global batch on one device.
-  local1, local2 = _views(4, 4)
-  v1, v2 = np.tile(local1, (8, 1, 1, 1, 1)), np.tile(local2, (8, 1, 1, 1, 1))
-  results = []
-  for n in (8, 1):
-    mesh = parallel.make_mesh(jax.devices()[:n])
-    s = jax.device_put(state, NamedSharding(mesh, P()))
-    s, out = _mapped_update(mesh, net, tx, tau_fn, 0.9)(s, v1, v2)
-    results.append((jax.device_get(s), float(out['loss'])))
-  (s8, loss8), (s1, loss1) = results
-  np.testing.assert_allclose(loss8, loss1, rtol=1e-4)
+def _mapped_step(state, views, net, tx, devices):
+  """One byol_update of `state` on `views`, data-parallel over `devices`."""
+  mesh = parallel.make_mesh(jax.devices()[:devices])
+  s = jax.device_put(state, NamedSharding(mesh, P()))
+  s, out = _mapped_update(mesh, net, tx, schedules.target_ema(0.99, 10),
+                          0.9)(s, *views)
+  return jax.device_get(s), float(out['loss'])
+
+
+def _assert_same_step(a_result, b_result, before):
+  """Two steps from `before` agree in loss, values and the change itself."""
+  (sa, loss_a), (sb, loss_b) = a_result, b_result
+  np.testing.assert_allclose(loss_a, loss_b, rtol=1e-4)
   changed = 0
-  for (path, a), b, before in zip(
-      jax.tree_util.tree_flatten_with_path(s8)[0], jax.tree.leaves(s1),
-      jax.tree.leaves(jax.device_get(state))):
+  for (path, a), b, start in zip(
+      jax.tree_util.tree_flatten_with_path(sa)[0], jax.tree.leaves(sb),
+      jax.tree.leaves(jax.device_get(before))):
     if not jnp.issubdtype(jnp.asarray(a).dtype, jnp.floating):
       continue
     # Float32 BN on a tiny batch amplifies summation-order noise to ~1e-3.
@@ -207,12 +204,43 @@ def test_eight_devices_equal_one_device_on_the_same_global_batch(setup):
         jax.tree_util.keystr(path))
     # The step's change itself agrees, not just the values it was added to
     # (a gradient summed instead of averaged over devices fails here).
-    d8, d1 = np.ravel(a - before), np.ravel(b - before)
-    if np.linalg.norm(d1) > 1e-4:  # above float32 rounding of the values
+    da, db = np.ravel(a - start), np.ravel(b - start)
+    if np.linalg.norm(db) > 1e-4:  # above float32 rounding of the values
       changed += 1
-      assert np.linalg.norm(d8 - d1) <= 2e-2 * np.linalg.norm(d1), (
+      assert np.linalg.norm(da - db) <= 2e-2 * np.linalg.norm(db), (
           jax.tree_util.keystr(path))
   assert changed > 10  # the step really moved the parameters and statistics
+
+
+def test_eight_devices_equal_one_device_on_the_same_global_batch(setup):
+  _, net, tx, state = setup
+  assert jax.device_count() == 8
+  # Each device sees the same 4 examples, so per-device BN statistics equal
+  # those of the whole global batch on one device.
+  local1, local2 = _views(4, 4)
+  views = (np.tile(local1, (8, 1, 1, 1, 1)), np.tile(local2, (8, 1, 1, 1, 1)))
+  _assert_same_step(_mapped_step(state, views, net, tx, 8),
+                    _mapped_step(state, views, net, tx, 1), state)
+
+
+def test_bn_groups_on_one_device_equal_per_device_bn_on_four(setup):
+  """Ghost BN: groups of 16 in one device's 64 sequences normalise as 4
+  devices of 16 each do with their own BN, and the target's momentum-BN
+  statistics are the same average over groups as over devices."""
+  config, net, tx, state = setup
+  assert config.model.bn_group_size == 0
+  grouped_config = config.copy_and_resolve_references()
+  grouped_config.model.bn_group_size = 16
+  grouped_net = build.byol_network(grouped_config)
+  views = _views(7, 64)
+  four = _mapped_step(state, views, net, tx, 4)
+  _assert_same_step(_mapped_step(state, views, grouped_net, tx, 1), four,
+                    state)
+  # Without groups one device normalises over all 64: a different step.
+  whole_state, _ = _mapped_step(state, views, net, tx, 1)
+  moments = lambda s: np.concatenate([np.ravel(v) for v in jax.tree.leaves(
+      s.target_batch_stats)])
+  assert np.abs(moments(whole_state) - moments(four[0])).max() > 1e-3
 
 
 def test_schedules():

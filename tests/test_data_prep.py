@@ -6,6 +6,7 @@ import pathlib
 import socket
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -14,12 +15,17 @@ import tensorflow_datasets as tfds
 from byol_skeleton import errors
 from byol_skeleton.data import pipeline
 from byol_skeleton.data import skeletons
+from byol_skeleton.data.raw import ntu as ntu_raw
+from byol_skeleton.data.raw import nw_ucla as nw_ucla_raw
+from byol_skeleton.data.raw import pku_mmd as pku_raw
+from byol_skeleton.data.raw import preprocess
+from byol_skeleton.data.raw import problems
+from byol_skeleton.data.raw import recording
 from data_prep import build
 from data_prep import builders
 from data_prep import ntu
 from data_prep import nw_ucla
 from data_prep import pku_mmd
-from data_prep import preprocess
 from data_prep import report
 
 NTU25 = skeletons.get_layout('ntu25')
@@ -62,6 +68,13 @@ def _ntu_text(frames):
       out += [' '.join(f'{v:.6f}' for v in xyz) + ' 1 2 3 4 1 0 0 0 2'
               for xyz in joints]
   return '\n'.join(out) + '\n'
+
+
+def _stored_names(data_dir, dataset, protocol, num_classes):
+  """The class names the built shards store, as the pipeline reads them."""
+  return pipeline.class_names(types.SimpleNamespace(
+      dataset=dataset, split=protocol, data_dir=str(data_dir),
+      num_classes=num_classes))
 
 
 def _write(path, text):
@@ -158,7 +171,7 @@ def test_ntu_samples_parse_to_independently_counted_frames_and_bodies(
   assert len(paths) == 12
   for path in paths:
     num_frames, frames_per_body, first_xyz = _walk_ntu(path)
-    recording = ntu.read_skeleton_file(path)
+    recording = ntu_raw.read_skeleton_file(path)
     assert recording.num_frames == num_frames, path.name
     assert [len(t.frames) for t in recording.tracks] == list(
         frames_per_body.values()), path.name
@@ -211,23 +224,23 @@ def test_ntu_body_selection(tmp_path):
   short = _standing(rng, 5, x0=3.0)
   frames = [[('11', calm[f]), ('12', wide[f]), ('13', active[f])]
             + ([('14', short[f])] if f < 5 else []) for f in range(t)]
-  recording = ntu.read_skeleton_file(
+  recording = ntu_raw.read_skeleton_file(
       _write(tmp_path / 'S001C001P001R001A001.skeleton', _ntu_text(frames)))
-  skeleton, dropped = ntu.select_bodies(recording)
+  skeleton, dropped = ntu_raw.select_bodies(recording)
   np.testing.assert_allclose(skeleton[:, 0], active, atol=1e-5)  # most motion
   np.testing.assert_allclose(skeleton[:, 1], calm, atol=1e-5)
-  assert dropped == {ntu.DROP_SHORT: 1, ntu.DROP_SPREAD: 1}
+  assert dropped == {ntu_raw.DROP_SHORT: 1, ntu_raw.DROP_SPREAD: 1}
 
   # A bodyID change (no overlap) continues a slot; a third body at once is
   # surplus.
   frames = [[('21', active[f]) if f < 20 else ('22', active[f]),
              ('23', calm[f]), ('24', calmer[f])] for f in range(t)]
-  recording = ntu.read_skeleton_file(
+  recording = ntu_raw.read_skeleton_file(
       _write(tmp_path / 'S001C001P001R001A002.skeleton', _ntu_text(frames)))
-  skeleton, dropped = ntu.select_bodies(recording)
+  skeleton, dropped = ntu_raw.select_bodies(recording)
   np.testing.assert_allclose(skeleton[:, 0], active, atol=1e-5)
   np.testing.assert_allclose(skeleton[:, 1], calm, atol=1e-5)
-  assert dropped == {ntu.DROP_SURPLUS: 1}
+  assert dropped == {ntu_raw.DROP_SURPLUS: 1}
 
 
 def _good_frames(num_frames=15, num_joints=25):
@@ -279,7 +292,7 @@ def test_ntu_malformed_files_name_file_line_and_expectation(tmp_path, case):
   path = make(tmp_path)
   with pytest.raises(report.MalformedFile,
                      match=f'S001C001P001R001A001.skeleton{pattern}'):
-    ntu.read_skeleton_file(path)
+    ntu_raw.read_skeleton_file(path)
   # In a build the same file is counted, not fatal.
   loaded = report.load_safely(ntu.load_example, ('x', str(path)))
   assert not loaded.examples
@@ -290,7 +303,7 @@ def test_ntu_unusable_files_are_counted_as_skips(tmp_path):
   no_body = _write(tmp_path / 'S001C001P001R001A001.skeleton',
                    _ntu_text([[], []]))
   short = _write(tmp_path / 'S001C001P001R001A002.skeleton',
-                 _ntu_text(_good_frames(num_frames=ntu.MIN_FRAMES - 1)))
+                 _ntu_text(_good_frames(num_frames=ntu_raw.MIN_FRAMES - 1)))
   unknown = _write(tmp_path / 'S001_C001.skeleton', _ntu_text(_good_frames()))
   for path, reason in ((no_body, report.NO_BODY),
                        (short, report.TOO_FEW_FRAMES)):
@@ -341,6 +354,9 @@ def test_ntu60_build_on_real_samples(shared_data, tmp_path):
             example['setup']) == (name.action - 1, name.camera,
                                   name.performer, name.setup)
     assert example['skeleton'].shape[1:] == (2, 25, 3)
+    stored = _stored_names(data_dir, 'ntu60', protocol, 60)
+    assert stored[:2] == ('drink water', 'eat meal/snack')
+    assert stored[59] == 'walking apart from each other'
 
 
 # ---------------------------------------------------------------- NW-UCLA
@@ -365,6 +381,9 @@ def test_nw_ucla_build_gives_standard_counts(shared_data, tmp_path):
   np.testing.assert_array_equal(example['skeleton'], expected)
   assert example['label'] == raw['label'] - 1
   assert example['sequence_key'].decode() == name[:-4]
+  # a01 (label 1) .. a12 (label 10)
+  names = _stored_names(data_dir, 'nw_ucla', 'xview', 10)
+  assert (names[0], names[9]) == ('pick up with one hand', 'carry')
 
 
 def _ucla_json(tmp, name, record):
@@ -375,7 +394,7 @@ def test_nw_ucla_reader_errors_and_skips(tmp_path):
   good = np.random.default_rng(5).normal(size=(3, 20, 3)).tolist()
   path = _ucla_json(tmp_path, 'a01_s02_e03_v03',
                     {'skeletons': good, 'label': 10})
-  skeleton, label = nw_ucla.read_json(path)
+  skeleton, label = nw_ucla_raw.read_json(path)
   assert skeleton.shape == (3, 1, 20, 3) and label == 9
   cases = {
       'wrong_joints': ({'skeletons': [[[0, 0, 0]] * 25], 'label': 1},
@@ -388,9 +407,9 @@ def test_nw_ucla_reader_errors_and_skips(tmp_path):
   }
   for case, (record, pattern) in cases.items():
     with pytest.raises(report.MalformedFile, match=pattern):
-      nw_ucla.read_json(_ucla_json(tmp_path, f'a01_s01_e01_v01_{case}', record))
+      nw_ucla_raw.read_json(_ucla_json(tmp_path, f'a01_s01_e01_v01_{case}', record))
   with pytest.raises(report.MalformedFile, match=r'x.json:1: invalid JSON'):
-    nw_ucla.read_json(_write(tmp_path / 'x.json', '{"skeletons": [[['))
+    nw_ucla_raw.read_json(_write(tmp_path / 'x.json', '{"skeletons": [[['))
   empty = _ucla_json(tmp_path, 'a01_s01_e01_v01', {'skeletons': [], 'label': 1})
   loaded = report.load_safely(nw_ucla.load_example, ('x', str(empty)))
   assert [s[0] for s in loaded.skips] == [report.NO_BODY]
@@ -431,7 +450,7 @@ def test_pku_reader_on_tiny_files(tmp_path):
                                               (5, 2, 6)])},
              {'train': ['A03N07-M'], 'test': ['A03N07-R']})
   np.testing.assert_allclose(
-      pku_mmd.read_skeleton_txt(tmp_path / 'skeleton' / 'A03N07-M.txt'),
+      pku_raw.read_skeleton_txt(tmp_path / 'skeleton' / 'A03N07-M.txt'),
       frames, atol=1e-6)
   assert pku_mmd.read_labels(tmp_path / 'label' / 'A03N07-M.txt') == [
       (5, 20, 30), (9, 0, 10), (5, 2, 6)]
@@ -457,7 +476,7 @@ def test_pku_malformed(tmp_path):
   bad = _write(tmp_path / 'A01N01-L.txt', '0 ' * 150 + '\n' + '0 ' * 149)
   with pytest.raises(report.MalformedFile,
                      match=r'A01N01-L.txt:2: expected 150 numbers'):
-    pku_mmd.read_skeleton_txt(bad)
+    pku_raw.read_skeleton_txt(bad)
   with pytest.raises(report.MalformedFile, match=r'lab.txt:2: expected'):
     pku_mmd.read_labels(_write(tmp_path / 'lab.txt', '1,0,5,1\n3,9,4,1\n'))
   one_line = _write(tmp_path / 'split1.txt', 'Training videos: A01N01-L,'
@@ -489,6 +508,73 @@ def test_pku_mmd2_build_on_tiny_files(tmp_path):
   source = tfds.data_source('pku_mmd2/xsub', data_dir=str(tmp_path / 'tfds'))
   labels = sorted(source['test'][i]['label'] for i in range(41))
   assert labels == list(range(41))
+  # Label i is the i-th smallest action id, named from the action list.
+  names = _stored_names(tmp_path / 'tfds', 'pku_mmd2', 'xsub', 41)
+  assert names == tuple(pku_mmd.ACTION_NAMES[a] for a in ids)
+  assert (names[0], names[-1]) == ('bow', 'writing')
+
+
+# ------------------------------------------- single recordings (predict)
+
+
+def test_recording_read_is_the_builders_example(shared_data):
+  """A raw file read alone (as --mode=predict does) is its builder's stored
+  example: the same body selection, minimum length and preprocessing."""
+  for path in sorted((shared_data / 'ntu_samples').glob('*.skeleton'))[:4]:
+    loaded = ntu.load_example(str(path))
+    if loaded.examples:
+      np.testing.assert_array_equal(recording.read(path, NTU25),
+                                    loaded.examples[0][1]['skeleton'])
+    else:
+      ((reason, _, message),) = loaded.skips
+      with pytest.raises(problems.SkipSample, match=message) as e:
+        recording.read(path, NTU25)
+      assert e.value.reason == reason
+  ucla = shared_data / 'nw_ucla' / 'all_sqe' / 'a01_s01_e00_v01.json'
+  np.testing.assert_array_equal(
+      recording.read(ucla, KINECT20),
+      nw_ucla.load_example(str(ucla)).examples[0][1]['skeleton'])
+  with pytest.raises(problems.SkipSample,
+                     match=r"a \.json file has 20 joints \('kinect_v1_20'\), "
+                     r"but the config's layout 'ntu25' has 25") as e:
+    recording.read(ucla, NTU25)
+  assert e.value.reason == problems.WRONG_JOINTS
+
+
+def test_recording_read_of_pku_videos_and_arrays(tmp_path):
+  rng = np.random.default_rng(3)
+  video = _pku_video(rng, 9, two_persons=True)
+  _write_pku(tmp_path / 'pku', {'A01N01-L': (video, [(1, 0, 9)])},
+             {'train': ['A01N01-L'], 'test': ['A01N01-R']})
+  np.testing.assert_allclose(
+      recording.read(tmp_path / 'pku' / 'skeleton' / 'A01N01-L.txt', NTU25),
+      preprocess.preprocess_sequence(video, NTU25), atol=1e-5)
+  # Arrays are camera-frame skeletons of the given layout, preprocessed.
+  raw = _pku_video(rng, 7, two_persons=False)[:, :1].astype(np.float32)
+  expected = preprocess.preprocess_sequence(raw, NTU25)
+  np.save(tmp_path / 'a.npy', raw)
+  np.savez(tmp_path / 'one.npz', anything=raw)
+  np.savez(tmp_path / 'named.npz', skeleton=raw, other=raw[:1])
+  for name in ('a.npy', 'one.npz', 'named.npz'):
+    np.testing.assert_array_equal(recording.read(tmp_path / name, NTU25),
+                                  expected)
+  np.savez(tmp_path / 'two.npz', a=raw, b=raw)
+  np.save(tmp_path / 'flat.npy', raw.reshape(7, -1))
+  _write(tmp_path / 'clip.mp4', 'video')
+  for name, message in (
+      ('two.npz', r'expected one array, or one named "skeleton", got '
+       r"\['a', 'b'\]"),
+      ('flat.npy', r'expected an array of shape \(T, M, V, 3\) \(frames, '
+       r'persons, joints, xyz\), got shape \(7, 75\)'),
+      ('clip.mp4', r"unknown recording format '\.mp4'; expected one of "
+       r'\.skeleton, \.json, \.txt, \.npy, \.npz')):
+    with pytest.raises(problems.MalformedFile, match=f'{name}: {message}'):
+      recording.read(tmp_path / name, NTU25)
+  assert recording.list_files([str(tmp_path)]) == sorted(
+      tmp_path / n for n in ('a.npy', 'flat.npy', 'named.npz', 'one.npz',
+                             'pku/label/A01N01-L.txt',
+                             'pku/skeleton/A01N01-L.txt', 'two.npz',
+                             'pku/cross_subject_v2.txt'))
 
 
 # ---------------------------------------------------------------- CLI
@@ -508,12 +594,12 @@ def test_report_format():
   r = report.BuildReport()
   r.add('train', report.Loaded(
       examples=[('a', {})], skips=[(report.NO_BODY, 'b', 'why')],
-      dropped_bodies=collections.Counter({ntu.DROP_SHORT: 2})))
+      dropped_bodies=collections.Counter({ntu_raw.DROP_SHORT: 2})))
   r.add_skip(report.MISSING_LIST, 'c')
   text = r.format()
   assert 'examples: train 1' in text and 'skipped: 2' in text
   assert f'{report.NO_BODY}: 1\n    b: why' in text
-  assert f'bodies dropped: 2\n  {ntu.DROP_SHORT}: 2' in text
+  assert f'bodies dropped: 2\n  {ntu_raw.DROP_SHORT}: 2' in text
 
 
 # ------------------------------------------------------------ bad raw input
@@ -666,7 +752,7 @@ def test_nw_ucla_bool_label_is_skipped_and_all_skips_are_written(tmp_path):
   raw = tmp_path / 'raw'
   raw.mkdir()
   with pytest.raises(report.MalformedFile, match='got True'):
-    nw_ucla.read_json(_ucla_json(tmp_path, 'x', dict(record, label=True)))
+    nw_ucla_raw.read_json(_ucla_json(tmp_path, 'x', dict(record, label=True)))
   _ucla_json(raw, 'a01_s01_e01_v01', record)
   _ucla_json(raw, 'a01_s01_e01_v03', record)
   _ucla_json(raw, 'a01_s01_e01_v02', dict(record, label=True))

@@ -196,6 +196,8 @@ def test_bad_input_is_one_sentence(tmp_path, data_dir):
           "--config.model.widht: no such config field (did you mean 'width'?).",
       ('--config=configs/synthetic.py:tiny,huge',):
           "flag --config=configs/synthetic.py:tiny,huge: Unknown preset 'huge'",
+      ('--mode=predict', f'--config.predict.inputs={tmp_path}/absent'):
+          f'predict.inputs: {tmp_path}/absent does not exist.',
   }
 
   def attempt(args):  # a workdir each: a run locks its own

@@ -373,3 +373,20 @@ def test_to_device_shards_the_batch_axis():
     for shard in v.addressable_shards:
       np.testing.assert_array_equal(shard.data, batch[k][shard.index])
       assert shard.data.shape[0] == 2
+
+
+def test_class_names_are_the_stored_action_names_or_the_labels(data, tmp_path):
+  """Shards store the action names; shards built without them (no
+  label.labels.txt beside them) still load and name classes by number."""
+  config = make_config(data[0])
+  assert ip.class_names(config.data) == synthetic.ACTIONS
+  root = _damaged_copy(data[0], tmp_path,
+                       lambda d: (d / 'label.labels.txt').unlink())
+  config = make_config(str(root))
+  assert ip.class_names(config.data) == tuple(
+      str(i) for i in range(len(synthetic.ACTIONS)))
+  assert len(ip.EvalData(config, 'test', 30).labels) == 180
+  config.data.num_classes = 60
+  with pytest.raises(errors.UserError, match='has 10 classes but '
+                     r'data.num_classes=60; set it to 10\.'):
+    ip.class_names(config.data)

@@ -361,6 +361,92 @@ def test_batchnorm_train_eval_and_moments():
   np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize('shape,batch_axis', [((12, 5, 3), 0),
+                                               ((2, 12, 5, 3), 1)])
+@pytest.mark.parametrize('relu', [False, True])
+def test_grouped_batchnorm_normalises_each_group_and_averages_moments(
+    shape, batch_axis, relu):
+  rng = np.random.default_rng(6)
+  x = (rng.normal(size=shape) * [1.0, 2.0, 0.5] + [0.0, 3.0, -1.0]).astype(
+      np.float32)
+  params = {'scale': np.array([1.0, 2.0, 0.5], np.float32),
+            'bias': np.array([0.1, -0.2, 0.3], np.float32)}
+  old = {'mean': np.zeros(3, np.float32), 'var': np.ones(3, np.float32)}
+  bn = layers.BatchNorm(momentum=0.8, relu=relu, groups=3,
+                        batch_axis=batch_axis)
+  out, updates = bn.apply({'params': params, 'batch_stats': old}, x, False,
+                          mutable=['batch_stats', 'batch_moments'])
+  # numpy: three groups of 4 along the batch axis, each with its own moments.
+  want, means, variances = [], [], []
+  for group in np.split(x, 3, axis=batch_axis):
+    axes = tuple(range(group.ndim - 1))
+    mean, var = group.mean(axes), group.var(axes)
+    y = (group - mean) / np.sqrt(var + EPS) * params['scale'] + params['bias']
+    want.append(np.maximum(y, 0) if relu else y)
+    means.append(mean)
+    variances.append(var)
+  np.testing.assert_allclose(out, np.concatenate(want, batch_axis), rtol=1e-5,
+                             atol=1e-5)
+  mean, var = np.mean(means, 0), np.mean(variances, 0)
+  np.testing.assert_allclose(updates['batch_moments']['mean'], mean,
+                             rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(updates['batch_moments']['var'], var, rtol=1e-5)
+  np.testing.assert_allclose(updates['batch_stats']['var'],
+                             0.8 * old['var'] + 0.2 * var, rtol=1e-5)
+  assert not np.allclose(var, x.var(tuple(range(x.ndim - 1))), rtol=1e-2)
+
+  # Gradients through all three outputs equal autodiff of the plain formula.
+  weights = [jnp.asarray(rng.normal(size=s), jnp.float32)
+             for s in (x.shape, (3,), (3,))]
+
+  def objective(bn_fn, x, scale, bias):
+    y, m, v = bn_fn(x, scale, bias)
+    return (jnp.sum(weights[0] * y) + jnp.sum(weights[1] * m)
+            + jnp.sum(weights[2] * v))
+
+  def plain(x, scale, bias):
+    groups = jnp.split(x, 3, axis=batch_axis)
+    axes = tuple(range(x.ndim - 1))
+    ms = [g.mean(axes) for g in groups]
+    vs = [jnp.mean(jnp.square(g - m), axes) for g, m in zip(groups, ms)]
+    ys = [(g - m) / jnp.sqrt(v + EPS) * scale + bias
+          for g, m, v in zip(groups, ms, vs)]
+    y = jnp.concatenate(ys, batch_axis)
+    return (jnp.maximum(y, 0) if relu else y), sum(ms) / 3, sum(vs) / 3
+
+  grouped = lambda x, scale, bias: layers.grouped_batch_norm_train(
+      x, scale, bias, EPS, relu, jnp.float32, 3, batch_axis)
+  args = (jnp.asarray(x), jnp.asarray(params['scale']),
+          jnp.asarray(params['bias']))
+  for got, want in zip(
+      jax.grad(lambda *a: objective(grouped, *a), argnums=(0, 1, 2))(*args),
+      jax.grad(lambda *a: objective(plain, *a), argnums=(0, 1, 2))(*args)):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_bn_groups_split_whole_groups_or_cap():
+  assert layers.num_groups(64, 16) == 4
+  assert layers.num_groups(64, 0) == 1
+  assert layers.num_groups(8, 128) == 1  # capped at the device's batch
+  with pytest.raises(ValueError, match='groups of 24'):
+    layers.num_groups(64, 24)
+
+
+def test_bn_group_size_is_checked_against_each_devices_batch(caplog):
+  config = base.get_config()
+  assert config.model.bn_group_size == 128  # the paper's per-GPU batch
+  with pytest.raises(errors.UserError, match='do not split into BN groups'):
+    build.check_bn_groups(config, 192, 'pretrain.batch_size')
+  build.check_bn_groups(config, 256, 'pretrain.batch_size')
+  assert not caplog.records
+  with caplog.at_level('WARNING'):
+    build.check_bn_groups(config, 64, 'pretrain.batch_size')
+  assert "normalises over each device's 64" in caplog.text
+  config.model.bn_group_size = -1
+  with pytest.raises(errors.UserError, match='bn_group_size=-1'):
+    build.encoder_kwargs(config)
+
+
 def test_batchnorm_bfloat16_input_float32_stats():
   x = jnp.asarray(np.random.default_rng(4).normal(size=(64, 2)) + 100.0,
                   jnp.bfloat16)

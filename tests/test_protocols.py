@@ -25,10 +25,12 @@ from byol_skeleton.pretraining import pretrain
 from byol_skeleton.pretraining import pretrained as pretrained_run
 from byol_skeleton.protocols import classifier
 from byol_skeleton.protocols import distill
+from byol_skeleton.protocols import embed
 from byol_skeleton.protocols import evaluate
 from byol_skeleton.protocols import finetune
 from byol_skeleton.protocols import knn as knn_mode
 from byol_skeleton.protocols import linear
+from byol_skeleton.protocols import predict
 from byol_skeleton.protocols import supervised
 from byol_skeleton.protocols import transfer
 from byol_skeleton.protocols import tsne
@@ -326,6 +328,7 @@ def test_evaluate_reproduces_the_probe_on_any_device_count(linear_run):
   matrix = np.array(read_results(workdir, 'evaluate')['confusion_matrix'])
   assert matrix.sum() == results['num_examples']
   assert np.trace(matrix) / matrix.sum() == pytest.approx(results['top1'])
+  assert evaluated['class_names'] == synthetic.ACTIONS
   assert (workdir / 'evaluate' / 'confusion.png').stat().st_size > 0
   # Saved on 8 devices, restored and evaluated on 2.
   recipe = linear.recipe(config)
@@ -534,3 +537,157 @@ def test_tsne_plot(pretrained):
   assert len(results['classes']) == 10 and results['num_points'] == 150
   assert (workdir / 'tsne' / 'tsne.png').stat().st_size > 0
   assert read_results(workdir, 'tsne')['classes'] == list(results['classes'])
+  assert results['class_names'] == [synthetic.ACTIONS[c]
+                                    for c in results['classes']]
+
+
+# predict and embed: recording files and features out.
+
+
+def _write_raw_test_views(folder, every: int = 1) -> dict:
+  """Every `every`-th camera view of the synthetic test split, as the camera
+  recorded it (before preprocessing), as FOLDER/<sample name>.npy;
+  {sample name: path}."""
+  folder.mkdir(parents=True, exist_ok=True)
+  test_subjects = [s for s in range(1, synthetic.NUM_SUBJECTS + 1)
+                   if s not in synthetic.TRAIN_SUBJECTS]
+  views = list(synthetic.camera_views(0, test_subjects,
+                                      synthetic.DEFAULT_REPETITIONS))
+  paths = {}
+  for name, example in views[::every]:
+    paths[name] = str(folder / f'{name}.npy')
+    np.save(paths[name], example['skeleton'])
+  return paths
+
+
+def _by_sample_name(config, split, values):
+  names = pipeline.read_metadata(config.data, split).sample_name
+  return {n.decode(): v for n, v in zip(names, values)}
+
+
+def test_predict_on_raw_recordings_equals_evaluate(linear_run, tmp_path,
+                                                   capsys):
+  """The test split's recordings, as raw camera-frame files, get the top 5
+  (indices and softmax probabilities) of evaluate's logits of their stored
+  examples."""
+  config, workdir, _ = linear_run
+  paths = _write_raw_test_views(tmp_path / 'raw', every=9)
+  config = config.copy_and_resolve_references()
+  config.predict.inputs = str(tmp_path / 'raw')
+  results = predict.run(config, workdir)
+  assert (results['num_predicted'], results['num_skipped']) == (50, 0)
+  recipe = linear.recipe(config)
+  state, _ = classifier.restore(config, workdir, recipe)
+  logits, _ = classifier.evaluate(config, recipe,
+                                  classifier.variables_of(state),
+                                  parallel.make_mesh())
+  expected = _by_sample_name(config, 'test', logits)
+  rows = [json.loads(line) for line in
+          (workdir / 'predict' / 'predictions.jsonl').read_text().splitlines()]
+  assert [r['path'] for r in rows] == sorted(paths.values())
+  for row in rows:
+    z = expected[pathlib.Path(row['path']).stem].astype(np.float64)
+    p = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    top = np.argsort(-p, kind='stable')[:5]
+    assert row['indices'] == top.tolist()
+    np.testing.assert_allclose(row['probabilities'], p[top], rtol=1e-4,
+                               atol=1e-6)
+    assert row['names'] == [synthetic.ACTIONS[c] for c in top]
+  printed = capsys.readouterr().out.splitlines()
+  assert printed[0].split()[:3] == ['recording', 'top', '1']
+  first = rows[0]
+  assert printed[2].split()[:3] == [first['path'], first['names'][0],
+                                    f'{first["probabilities"][0]:.3f}']
+  assert printed[-1].startswith('50 recordings predicted by linear_eval')
+
+
+def test_predict_skips_broken_recordings_and_names_them(linear_run,
+                                                        tmp_path):
+  config, workdir, _ = linear_run
+  folder = tmp_path / 'mixed'
+  good = _write_raw_test_views(folder, every=150)
+  (folder / 'broken.skeleton').write_text('2\n1\n')
+  np.save(folder / 'twenty_joints.npy', np.ones((20, 1, 20, 3), np.float32))
+  np.save(folder / 'nobody.npy', np.zeros((20, 2, 25, 3), np.float32))
+  (folder / 'notes.md').write_text('not a recording')
+  config = config.copy_and_resolve_references()
+  config.predict.inputs = str(folder)
+  results = predict.run(config, workdir)
+  assert results['num_predicted'] == len(good) == 3
+  skipped = {pathlib.Path(s['path']).name: (s['reason'], s['message'])
+             for s in read_results(workdir, 'predict')['skipped']}
+  assert skipped == {
+      'broken.skeleton': ('unreadable file', 'line 3: expected a body-info '
+                          'line of frame 1, got end of file'),
+      'twenty_joints.npy': ('wrong joint count', "20 joints, but the "
+                            "config's layout 'ntu25' has 25"),
+      'nobody.npy': ('no body in any frame', 'no body in any frame')}
+  rows = (workdir / 'predict' / 'predictions.jsonl').read_text().splitlines()
+  assert [json.loads(r)['path'] for r in rows] == sorted(good.values())
+  # Nothing readable: one error naming the files and why.
+  config.predict.inputs = (f'{folder / "broken.skeleton"},'
+                           f'{folder / "nobody.npy"}')
+  with pytest.raises(errors.UserError,
+                     match=r'none of the 2 recordings could be read \(.*'
+                           r'broken\.skeleton: unreadable file: .*nobody\.npy:'
+                           r' no body in any frame'):
+    predict.run(config, workdir)
+  config.predict.inputs = str(tmp_path / 'absent')
+  with pytest.raises(errors.UserError, match='absent does not exist'):
+    predict.run(config, workdir)
+
+
+def test_embed_features_are_the_ones_knn_uses(linear_run, tmp_path):
+  """Features, labels and keys of both splits from the online encoder: kNN
+  and the effective rank on them are what the pretraining's kNN monitor
+  logged for its last checkpoint. Raw recording files get the features of
+  their stored examples; the probe's (frozen) encoder gives the same, the
+  target encoder others."""
+  config, workdir, _ = linear_run
+  config = config.copy_and_resolve_references()
+  saved = {}
+  for split in ('train', 'test'):
+    config.embed.split = split
+    results = embed.run(config, workdir)
+    assert results['file'] == str(workdir / 'embed' / f'{split}.npz')
+    saved[split] = dict(np.load(results['file']))
+    meta = pipeline.read_metadata(config.data, split)
+    np.testing.assert_array_equal(saved[split]['labels'], meta.label)
+    assert saved[split]['keys'].tolist() == [
+        n.decode() for n in meta.sample_name]
+    assert saved[split]['class_names'].tolist() == list(synthetic.ACTIONS)
+  train, test = saved['train'], saved['test']
+  votes = knn.knn_votes(spectrum.normalise(train['features']),
+                        train['labels'], spectrum.normalise(test['features']),
+                        config.data.num_classes, config.knn.k,
+                        config.knn.temperature)
+  log = (workdir / 'pretrain' / 'metrics.jsonl').read_text().splitlines()
+  logged = [json.loads(line) for line in log if 'knn_top1' in line][-1]
+  assert logged['step'] == PRETRAIN_STEPS
+  assert (inference.topk_accuracy(votes, test['labels'], 1),
+          inference.topk_accuracy(votes, test['labels'], 5)) == (
+              logged['knn_top1'], logged['knn_top5'])
+  assert spectrum.effective_rank(spectrum.normalise(
+      test['features'])) == pytest.approx(logged['feature_rank'], rel=1e-6)
+
+  paths = _write_raw_test_views(tmp_path / 'raw', every=10)
+  config.embed.inputs = str(tmp_path / 'raw')
+  results = embed.run(config, workdir)
+  assert results['file'] == str(workdir / 'embed' / 'inputs.npz')
+  raw = dict(np.load(results['file']))
+  assert raw['keys'].tolist() == sorted(paths.values())
+  np.testing.assert_array_equal(raw['labels'], -1)
+  stored = _by_sample_name(config, 'test', test['features'])
+  np.testing.assert_allclose(
+      raw['features'], [stored[pathlib.Path(k).stem] for k in raw['keys']],
+      rtol=1e-4, atol=1e-5)
+  config.embed.run = 'linear_eval'
+  probe = np.load(embed.run(config, workdir)['file'])['features']
+  np.testing.assert_allclose(probe, raw['features'], rtol=1e-5, atol=1e-6)
+  with pytest.raises(errors.UserError, match="needs embed.run='pretrain'"):
+    config.embed.encoder = 'target'
+    embed.run(config, workdir)
+  config.embed.run = 'pretrain'
+  target = np.load(embed.run(config, workdir)['file'])['features']
+  assert target.shape == raw['features'].shape
+  assert not np.allclose(target, raw['features'], atol=1e-3)

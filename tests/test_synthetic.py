@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from byol_skeleton.data.raw import preprocess
 from configs import synthetic as synthetic_config
-from data_prep import preprocess
 from data_prep import synthetic
 
 REPS = 2

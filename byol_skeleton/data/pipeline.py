@@ -10,7 +10,8 @@ Batch formats (this process's share B = global batch / process count):
   pretraining: 'skeleton_1', 'skeleton_2' (B, max_frames, M, V, 3) float32,
     'length_1', 'length_2' (B,) int32, 'label' (B,) int32;
   evaluation: 'skeleton', 'length', 'label', 'mask' (B,) bool (False on the
-    padding examples that fill a last partial batch).
+    padding examples that fill a last partial batch); `ArrayData` gives the
+    same batches of skeletons read from recording files (label -1).
 Frames past `length` are zeros; sequences longer than `data.max_frames` are
 cropped to their first `max_frames` frames.
 
@@ -162,6 +163,22 @@ def open_source(data, split: str):
   return CheckedSource(source, data, split, builder.data_dir)
 
 
+def class_names(data) -> tuple[str, ...]:
+  """The action name of each label of the dataset, as its shards store them.
+
+  Shards built without names give the labels' numbers ('0', '1', ...). Read
+  from the shards' own metadata, whatever builder code is imported.
+  """
+  version_dir = open_source(data, 'train').version_dir
+  names = tuple(tfds.builder_from_directory(version_dir).info.features[
+      'label'].names)
+  if len(names) != data.num_classes:
+    raise errors.UserError(
+        f'{data.dataset}/{data.split} has {len(names)} classes but '
+        f'data.num_classes={data.num_classes}; set it to {len(names)}.')
+  return names
+
+
 class CheckedSource:
   """A split's data source whose read errors name the shard and the rebuild.
 
@@ -177,6 +194,7 @@ class CheckedSource:
     self._ends = np.cumsum([shard.take for shard in shards]).tolist()
     self._what = f'of {data.dataset}/{data.split} {split!r}'
     self._rebuild = _rebuild(data, version_dir)
+    self.version_dir = str(version_dir)
 
   def __len__(self) -> int:
     return len(self.source)
@@ -210,7 +228,7 @@ class Decoder:
             for k, f in self._features.items()}
 
 
-_METADATA = ('label', 'view', 'subject', 'sequence_key')
+_METADATA = ('label', 'view', 'subject', 'sequence_key', 'sample_name')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -220,6 +238,7 @@ class Metadata:
   view: np.ndarray  # (N,) int32, camera id
   subject: np.ndarray  # (N,) int32
   sequence_key: np.ndarray  # (N,) bytes; camera views of a recording share it
+  sample_name: np.ndarray  # (N,) bytes; the recording's id (its file name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -242,7 +261,8 @@ def _read_metadata(dataset: str, protocol: str, data_dir: str, split: str):
   return Metadata(
       **{k: np.asarray(cols[k], np.int32)
          for k in ('label', 'view', 'subject')},
-      sequence_key=np.asarray(cols['sequence_key'], object))
+      sequence_key=np.asarray(cols['sequence_key'], object),
+      sample_name=np.asarray(cols['sample_name'], object))
 
 
 def read_metadata(data, split: str) -> Metadata:
@@ -343,31 +363,52 @@ def _process(process_index, process_count):
   return process_index, process_count
 
 
+class _ShardRecords:
+  """Record id -> {'skeleton', 'label'} of a split's shards."""
+
+  def __init__(self, source):
+    self.source = source  # serialized records
+    self.decode = Decoder(source.dataset_info.features, ('skeleton', 'label'))
+
+  def __call__(self, index: int) -> dict:
+    return self.decode(self.source[index])
+
+
+class _ArrayRecords:
+  """Record id -> {'skeleton', 'label': -1 (unknown)} of in-memory arrays."""
+
+  def __init__(self, skeletons):
+    self.skeletons = skeletons
+
+  def __call__(self, index: int) -> dict:
+    return {'skeleton': self.skeletons[index], 'label': -1}
+
+
 class _Batches:
   """Reads and pads records; subclasses map a step to a batch.
 
   Holds only what a worker process needs (it is pickled to them).
   """
 
-  def __init__(self, source, order: Order, max_frames: int, num_persons: int):
-    self.source = source  # serialized records
-    self.decode = Decoder(source.dataset_info.features, ('skeleton', 'label'))
+  def __init__(self, records, order: Order, max_frames: int, num_persons: int):
+    self.records = records  # record id -> {'skeleton', 'label'}
     self.order = order
     self.max_frames = max_frames
-    # The first bodies: the readers store the most active body first.
+    # The first bodies: the readers store the most active body first; fewer
+    # stored persons leave the other slots zero (absent).
     self.num_persons = num_persons
 
   def read(self, ids):
     """Padded (len(ids), max_frames, M, V, 3), lengths, labels of records."""
     unique, inverse = np.unique(ids, return_inverse=True)
-    records = [self.decode(self.source[int(i)]) for i in unique]
+    records = [self.records(int(i)) for i in unique]
     shape = (self.num_persons, *records[0]['skeleton'].shape[2:])
     padded = np.zeros((len(ids), self.max_frames, *shape), np.float32)
     lengths = np.zeros(len(ids), np.int32)
     labels = np.zeros(len(ids), np.int32)
     for i, r in enumerate(inverse):
       x = records[r]['skeleton'][:self.max_frames, :self.num_persons]
-      padded[i, :len(x)] = x
+      padded[i, :len(x), :x.shape[1]] = x
       lengths[i], labels[i] = len(x), records[r]['label']
     return padded, lengths, labels
 
@@ -375,9 +416,9 @@ class _Batches:
 class _PairBatches(_Batches):
   """Step -> two views of each item (a group of records) of the step."""
 
-  def __init__(self, source, order, max_frames, num_persons, members, offsets,
-               seed):
-    super().__init__(source, order, max_frames, num_persons)
+  def __init__(self, records, order, max_frames, num_persons, members,
+               offsets, seed):
+    super().__init__(records, order, max_frames, num_persons)
     self.members, self.offsets, self.seed = members, offsets, seed
 
   def __call__(self, step: int) -> dict:
@@ -397,8 +438,8 @@ class _PairBatches(_Batches):
 class _LabelledBatches(_Batches):
   """Step -> single views with labels and a validity mask."""
 
-  def __init__(self, source, order, max_frames, num_persons, indices):
-    super().__init__(source, order, max_frames, num_persons)
+  def __init__(self, records, order, max_frames, num_persons, indices):
+    super().__init__(records, order, max_frames, num_persons)
     self.indices = indices
 
   def __call__(self, step: int) -> dict:
@@ -533,8 +574,8 @@ class PretrainData(_Loader):
                  f' of {data.dataset}/{data.split} train')
     source = _check_source(data, open_source(data, 'train'))
     super().__init__(
-        _PairBatches(source, order, data.max_frames, data.num_persons,
-                     members, offsets, config.seed),
+        _PairBatches(_ShardRecords(source), order, data.max_frames,
+                     data.num_persons, members, offsets, config.seed),
         sys.maxsize, data.worker_count)
 
 
@@ -565,8 +606,8 @@ class EvalData(_Loader):
     self._repeat = repeat
     source = _check_source(data, open_source(data, split))
     super().__init__(
-        _LabelledBatches(source, order, data.max_frames, data.num_persons,
-                         self.indices),
+        _LabelledBatches(_ShardRecords(source), order, data.max_frames,
+                         data.num_persons, self.indices),
         sys.maxsize if repeat else order.steps_per_epoch, data.worker_count)
 
   def __len__(self):
@@ -575,4 +616,31 @@ class EvalData(_Loader):
   def __iter__(self):
     if self._repeat:
       return self
+    return self._iterator(0)
+
+
+class ArrayData(_Loader):
+  """EvalData's batches of in-memory skeletons (T, M, V, 3), labels -1.
+
+  For recordings read from files rather than shards: one finite epoch in
+  order, each process taking its share of each global batch, the last batch
+  completed with mask=False examples.
+  """
+
+  def __init__(self, config, skeletons, batch_size: int, *,
+               process_index=None, process_count=None):
+    data = config.data
+    order = Order(len(skeletons), batch_size,
+                  *_process(process_index, process_count), shuffle=False,
+                  drop_remainder=False, seed=config.seed)
+    _check_batch(order, 'recordings')
+    super().__init__(
+        _LabelledBatches(_ArrayRecords(skeletons), order, data.max_frames,
+                         data.num_persons, np.arange(len(skeletons))),
+        order.steps_per_epoch, data.worker_count)
+
+  def __len__(self):
+    return self.steps_per_epoch
+
+  def __iter__(self):
     return self._iterator(0)

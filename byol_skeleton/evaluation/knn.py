@@ -47,9 +47,10 @@ def knn_votes(train_features, train_labels, test_features, num_classes: int,
   return np.concatenate(votes)[:n]
 
 
-def feature_fn(config, mesh):
-  """A predict function of the encoder's features on test-time views."""
-  encoder = build.encoder(config)
+def feature_fn(config, mesh, width: float | None = None):
+  """A predict function of the encoder's features on test-time views
+  (an encoder of `width`; None: config.model.width)."""
+  encoder = build.encoder(config, width)
   return inference.make_predict_fn(lambda v, x: encoder.apply(v, x, False),
                                    config, mesh)
 

@@ -1,4 +1,5 @@
 """Every network of the project, built from a config in this one place."""
+from absl import logging
 import jax.numpy as jnp
 
 from byol_skeleton import errors
@@ -14,15 +15,38 @@ def encoder_kwargs(config, width: float | None = None) -> dict:
     raise errors.UserError(
         f'config.model.init={m.init!r}; expected one of {stgcn.INITS} (he: '
         "He-normal kernels; reference: the reference ST-GCN's N(0, 0.02))")
+  if not isinstance(m.bn_group_size, int) or m.bn_group_size < 0:
+    raise errors.UserError(
+        f'config.model.bn_group_size={m.bn_group_size!r}; expected a number of '
+        "sequences >= 1, or 0 for BN over each device's whole batch")
   return dict(layout=config.data.layout,
               width=m.width if width is None else width,
               partition=m.partition, dropout=m.dropout,
               dtype=jnp.dtype(m.dtype), person_pool=m.person_pool,
-              weight_init=m.init)
+              weight_init=m.init, bn_group_size=m.bn_group_size)
 
 
-def encoder(config) -> stgcn.STGCN:
-  return stgcn.STGCN(**encoder_kwargs(config))
+def check_bn_groups(config, per_device_batch: int, field: str):
+  """A training batch's BN groups: an error unless whole groups fit a device;
+  a warning where one group is capped at a device's smaller batch."""
+  group = config.model.bn_group_size
+  if not group or per_device_batch == group:
+    return
+  if per_device_batch < group:
+    logging.warning(
+        'model.bn_group_size=%d is more than the %d sequences each device gets '
+        "from %s: BN normalises over each device's %d.", group,
+        per_device_batch, field, per_device_batch)
+  elif per_device_batch % group:
+    raise errors.UserError(
+        f"{field} gives each device {per_device_batch} sequences, which do not "
+        f'split into BN groups of model.bn_group_size={group}; choose a batch '
+        f'whose per-device share is a multiple of {group}, or another group '
+        'size (0: each device\'s whole batch).')
+
+
+def encoder(config, width: float | None = None) -> stgcn.STGCN:
+  return stgcn.STGCN(**encoder_kwargs(config, width))
 
 
 def byol_network(config) -> heads.BYOLNetwork:

@@ -21,11 +21,14 @@ class MLPHead(nn.Module):
   out: int
   dtype: Any = jnp.float32
   bn_momentum: float = 0.9
+  bn_group_size: int = 0  # as stgcn.STGCN's
 
   @nn.compact
   def __call__(self, x, train: bool):
     x = nn.Dense(self.hidden, dtype=self.dtype)(x)
-    x = layers.BatchNorm(self.bn_momentum, dtype=self.dtype)(x, not train)
+    groups = layers.num_groups(x.shape[0], self.bn_group_size)
+    x = layers.BatchNorm(self.bn_momentum, dtype=self.dtype, groups=groups)(
+        x, not train)
     return nn.Dense(self.out, dtype=self.dtype)(nn.relu(x))
 
 
@@ -77,8 +80,11 @@ class BYOLNetwork(nn.Module):
 
   def setup(self):
     self.encoder = stgcn.STGCN(**self.encoder_kwargs)
-    self.projector = MLPHead(self.projector_hidden, self.projector_dim)
-    self.predictor = MLPHead(self.predictor_hidden, self.projector_dim)
+    group_size = self.encoder_kwargs.get('bn_group_size', 0)
+    self.projector = MLPHead(self.projector_hidden, self.projector_dim,
+                             bn_group_size=group_size)
+    self.predictor = MLPHead(self.predictor_hidden, self.projector_dim,
+                             bn_group_size=group_size)
 
   def project(self, x, train: bool):
     """z = g(f(x)): what the target network computes."""

@@ -91,6 +91,38 @@ def _batch_norm_bwd(epsilon, apply_relu, out_dtype, res, cotangents):
 batch_norm_train.defvjp(_batch_norm_fwd, _batch_norm_bwd)
 
 
+def num_groups(batch: int, group_size: int) -> int:
+  """Ghost-BN groups in a device's batch of `batch` sequences.
+
+  group_size 0 means one group; a group larger than the batch is capped at
+  the batch (model/build.py warns about it once per run).
+  """
+  if not group_size or group_size >= batch:
+    return 1
+  if batch % group_size:
+    raise ValueError(f'A device batch of {batch} sequences does not split '
+                     f'into BN groups of {group_size}.')
+  return batch // group_size
+
+
+def grouped_batch_norm_train(x, scale, bias, epsilon, apply_relu, out_dtype,
+                             groups: int, batch_axis: int):
+  """batch_norm_train over `groups` equal, contiguous slices of `batch_axis`.
+
+  Each slice is normalised with its own moments (ghost BN); the returned
+  moments are the groups' means of them, as devices average theirs.
+  """
+  shape = x.shape
+  size = shape[batch_axis]
+  grouped = x.reshape(shape[:batch_axis] + (groups, size // groups)
+                      + shape[batch_axis + 1:])
+  y, mean, var = jax.vmap(
+      lambda g: batch_norm_train(g, scale, bias, epsilon, apply_relu,
+                                 out_dtype),
+      in_axes=batch_axis, out_axes=(batch_axis, 0, 0))(grouped)
+  return y.reshape(shape), jnp.mean(mean, 0), jnp.mean(var, 0)
+
+
 class BatchNorm(nn.Module):
   """Normalises over all axes but the last (features).
 
@@ -101,6 +133,9 @@ class BatchNorm(nn.Module):
   target's momentum BN (paper eq. 4) is fed from them. Nothing is written while
   initialising, so `init` returns 'params' and 'batch_stats' only.
   Statistics are float32 whatever the input dtype; no cross-device sync.
+  `groups` > 1 splits `batch_axis` into that many contiguous groups, each
+  normalised with its own moments; the moments stored and used for the
+  running statistics are then the groups' means.
   `relu=True` applies a ReLU to the output (fused: one buffer kept for the
   backward pass instead of two). `scale_init` initialises the scale (gamma).
   """
@@ -109,6 +144,8 @@ class BatchNorm(nn.Module):
   dtype: Any = None  # output dtype; None = the input's
   relu: bool = False
   scale_init: Callable[..., Any] = nn.initializers.ones
+  groups: int = 1
+  batch_axis: int = 0
 
   @nn.compact
   def __call__(self, x, use_running_average: bool):
@@ -124,8 +161,13 @@ class BatchNorm(nn.Module):
       y = _normalise(x.astype(jnp.float32), running_mean.value,
                      running_var.value, scale, bias, self.epsilon, self.relu)
       return y.astype(out_dtype)
-    y, mean, var = batch_norm_train(x, scale, bias, self.epsilon, self.relu,
-                                    out_dtype)
+    if self.groups > 1:
+      y, mean, var = grouped_batch_norm_train(
+          x, scale, bias, self.epsilon, self.relu, out_dtype, self.groups,
+          self.batch_axis)
+    else:
+      y, mean, var = batch_norm_train(x, scale, bias, self.epsilon, self.relu,
+                                      out_dtype)
     if not self.is_initializing():
       m = self.momentum
       running_mean.value = m * running_mean.value + (1 - m) * mean

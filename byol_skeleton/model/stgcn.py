@@ -195,6 +195,7 @@ class STGCNBlock(nn.Module):
   dtype: Any = jnp.float32
   bn_momentum: float = 0.9
   weight_init: str = 'he'  # one of INITS
+  bn_groups: int = 1  # ghost-BN groups along the batch axis (layers.BatchNorm)
 
   @nn.compact
   def __call__(self, x, adjacency, train: bool):
@@ -214,7 +215,7 @@ class STGCNBlock(nn.Module):
                           jnp.float32)
     bn = lambda name, relu=False: layers.BatchNorm(
         self.bn_momentum, dtype=dtype, relu=relu, scale_init=scale_init,
-        name=name)
+        groups=self.bn_groups, batch_axis=1, name=name)
 
     h = _graph_conv(x.astype(dtype), gcn_kernel.astype(dtype),
                     gcn_bias.astype(dtype), adjacency * importance)
@@ -244,6 +245,9 @@ class STGCN(nn.Module):
   bn_momentum: float = 0.9
   person_pool: str = 'all'
   weight_init: str = 'he'  # one of INITS
+  # BN moments over groups of this many sequences of a device's batch (ghost
+  # BN); 0: over the device's whole batch. See layers.num_groups.
+  bn_group_size: int = 0
 
   @nn.compact
   def __call__(self, x, train: bool):
@@ -257,6 +261,7 @@ class STGCN(nn.Module):
           f'STGCN expects (N, T, M, V={layout.num_joints}, C) input for layout '
           f'{self.layout!r}, got shape {x.shape}')
     n, t, m, v, c = x.shape
+    groups = layers.num_groups(n, self.bn_group_size)
     # Read before the input BN, which maps an absent person's zeros to a
     # constant: (N, M) weights of the persons in the final mean.
     weights = (jnp.any(x != 0, axis=(1, 3, 4)).astype(jnp.float32)
@@ -264,15 +269,16 @@ class STGCN(nn.Module):
     adjacency = jnp.asarray(graph.spatial_partition(layout, self.partition))
     # Input BN over the V*C channels, persons folded into the batch.
     x = layers.BatchNorm(self.bn_momentum, dtype=self.dtype,
-                         scale_init=scale_init, name='data_bn')(
+                         scale_init=scale_init, groups=groups, name='data_bn')(
         x.reshape(n, t, m, v * c), not train)
+    # Sequence-major (n, m) rows: BN groups of sequences stay contiguous.
     h = x.reshape(n, t, m, v, c).transpose(3, 0, 2, 1, 4).reshape(
         v, n * m, t, c)
     for i, (features, (_, stride)) in enumerate(
         zip(block_channels(self.width), BLOCKS)):
       h = STGCNBlock(features, stride, residual=i > 0, dropout=self.dropout,
                      dtype=self.dtype, bn_momentum=self.bn_momentum,
-                     weight_init=self.weight_init,
+                     weight_init=self.weight_init, bn_groups=groups,
                      name=f'block{i + 1}')(h, adjacency, train)
     # Global average pool over joints and time, then mean over persons.
     h = jnp.mean(h.astype(jnp.float32), axis=(0, 2)).reshape(n, m, -1)

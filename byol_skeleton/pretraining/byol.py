@@ -162,3 +162,10 @@ def online_encoder(state: TrainState) -> dict:
   """Variables of the online encoder f_theta of a pretraining state."""
   return {'params': state.online_params['encoder'],
           'batch_stats': state.online_batch_stats['encoder']}
+
+
+def target_encoder(state: TrainState) -> dict:
+  """Variables of the target encoder f_xi (eq. 3's EMA, with its momentum
+  BN statistics, eq. 4) of a pretraining state."""
+  return {'params': state.target_params['encoder'],
+          'batch_stats': state.target_batch_stats['encoder']}

@@ -63,7 +63,9 @@ def run(config, workdir, checkpoint_step=None):
   pc = config.pretrain
   mesh = parallel.make_mesh()
   replicated = NamedSharding(mesh, P())
-  parallel.per_device_batch(pc.batch_size, 'pretrain.batch_size')
+  build.check_bn_groups(
+      config, parallel.per_device_batch(pc.batch_size, 'pretrain.batch_size'),
+      'pretrain.batch_size')
   data = pipeline.PretrainData(config)
   steps_per_epoch = data.steps_per_epoch
   if pc.steps_override < 0 or (pc.steps_override == 0 and pc.epochs <= 0):

@@ -1,7 +1,8 @@
 """The encoder an evaluation starts from: a pretraining run's online encoder.
 
-Paper section 4.3: protocols use the ONLINE encoder f_theta. Its variables are
-`{'params': ..., 'batch_stats': ...}` of `stgcn.STGCN`, replicated on the mesh.
+Paper section 4.3: protocols use the ONLINE encoder f_theta (--mode=embed can
+take the target's instead). Its variables are `{'params': ...,
+'batch_stats': ...}` of `stgcn.STGCN`, replicated on the mesh.
 """
 import pathlib
 
@@ -60,15 +61,23 @@ def saved_config(source_workdir, step: int | None = None) -> dict:
         config=ocp.args.JsonRestore()))['config']
 
 
-def restore_pretrained(config, source_workdir, mesh, step: int | None = None):
+ENCODERS = {'online': byol.online_encoder, 'target': byol.target_encoder}
+
+
+def restore_pretrained(config, source_workdir, mesh, step: int | None = None,
+                       encoder: str = 'online'):
   """(encoder variables, checkpoint path, saved config) of a pretraining run.
 
   The state is restored replicated on `mesh`, whatever device count saved it.
+  encoder: 'online' or 'target'.
   """
+  if encoder not in ENCODERS:
+    raise errors.UserError(
+        f'encoder {encoder!r}: expected one of {sorted(ENCODERS)}.')
   directory = _checkpoint_dir(source_workdir)
   ckpts = checkpoints.Checkpoints(directory, read_only=True)
   restored = ckpts.restore(
       abstract_pretrain_state(config, NamedSharding(mesh, P())), step)
   ckpts.close()
-  return (byol.online_encoder(restored.state),
+  return (ENCODERS[encoder](restored.state),
           str(directory / str(restored.step)), restored.config)

@@ -221,13 +221,19 @@ def make_train_step(config, recipe: Recipe, txs, mesh, train_encoder: bool,
   return jax.jit(mapped, donate_argnums=0)
 
 
+def logits_fn(config, recipe: Recipe, mesh):
+  """A predict function (inference.make_predict_fn) of the classifier's
+  logits on test-time views."""
+  net = recipe_network(config, recipe)
+  return inference.make_predict_fn(
+      lambda v, x: apply(net, v, x, train=False)[0], config, mesh)
+
+
 def evaluate(config, recipe: Recipe, variables, mesh, split: str = 'test'):
   """(logits, labels) of the classifier on every example of `split`."""
-  net = recipe_network(config, recipe)
-  predict_fn = inference.make_predict_fn(
-      lambda v, x: apply(net, v, x, train=False)[0], config, mesh)
   data = pipeline.EvalData(config, split, config.eval.batch_size)
-  return inference.predict(predict_fn, variables, data, mesh, desc=split)
+  return inference.predict(logits_fn(config, recipe, mesh), variables, data,
+                           mesh, desc=split)
 
 
 def run_dir(workdir, recipe: Recipe) -> pathlib.Path:
@@ -247,7 +253,10 @@ def train(config, workdir, recipe: Recipe, *, encoder_variables=None,
   out = run_dir(workdir, recipe)
   mesh = parallel.make_mesh()
   field = recipe.name.split('/')[0]
-  parallel.per_device_batch(recipe.batch_size, f'{field} batch_size')
+  per_device = parallel.per_device_batch(recipe.batch_size,
+                                        f'{field} batch_size')
+  if recipe.trains_encoder():
+    build.check_bn_groups(config, per_device, f'{field}.batch_size')
   data = pipeline.EvalData(
       config, 'train', recipe.batch_size, shuffle=True, repeat=True,
       drop_remainder=True, indices=indices)
@@ -300,7 +309,7 @@ _IRRELEVANT = ('eval.log_every_steps', 'eval.checkpoint_every_steps',
                'eval.pretrained_workdir', 'linear.random_baseline',
                'finetune.seeds', 'transfer.seeds', 'transfer.source_workdir',
                'distill.teacher_workdir', 'data.data_dir', 'pretrain', 'knn',
-               'tsne')
+               'tsne', 'predict', 'embed')
 
 
 def _flat(tree: dict, prefix: str = '') -> dict:

@@ -12,6 +12,7 @@ import jax
 import numpy as np
 
 from byol_skeleton import errors
+from byol_skeleton.data import pipeline
 from byol_skeleton.evaluation import inference
 from byol_skeleton.protocols import classifier
 from byol_skeleton.protocols import distill
@@ -28,18 +29,21 @@ RECIPES = {linear.MODE: linear.recipe, finetune.MODE: finetune.recipe,
            transfer.MODE: transfer.recipe}
 
 
-def recipe_for(config, run: str) -> classifier.Recipe:
+def recipe_for(config, run: str, field: str = 'eval.run'
+               ) -> classifier.Recipe:
+  """The recipe of classifier run `run`, named by config field `field`."""
   mode = run.split('/')[0]
   if mode not in RECIPES:
     raise errors.UserError(
-        f'eval.run={run!r}: expected a classifier run under the workdir, one '
+        f'{field}={run!r}: expected a classifier run under the workdir, one '
         f'of {sorted(RECIPES)}, followed by /seed_N for finetune, distill and '
         'fine-tuning transfer runs (or /random for the random linear probe).')
   return RECIPES[mode](config, run)
 
 
-def plot_confusion(matrix, path, title: str):
-  """Row-normalised confusion matrix (each true class sums to 1)."""
+def plot_confusion(matrix, path, title: str, class_names):
+  """Row-normalised confusion matrix (each true class sums to 1), its axes
+  labelled with the class names."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -47,6 +51,10 @@ def plot_confusion(matrix, path, title: str):
   size = min(4 + 0.12 * len(matrix), 16)
   fig, ax = plt.subplots(figsize=(size, size))
   image = ax.imshow(rows, cmap='Blues', vmin=0, vmax=1)
+  ticks = np.arange(len(matrix))
+  fontsize = max(4, min(8, 400 / len(matrix)))
+  ax.set_xticks(ticks, class_names, rotation=90, fontsize=fontsize)
+  ax.set_yticks(ticks, class_names, fontsize=fontsize)
   ax.set_xlabel('predicted class')
   ax.set_ylabel('true class')
   ax.set_title(title)
@@ -66,15 +74,17 @@ def run(config, workdir, checkpoint_step=None):
                                        parallel.make_mesh(), ec.split)
   matrix = inference.confusion_matrix(logits, labels,
                                       config.data.num_classes)
+  names = pipeline.class_names(config.data)
   out = pathlib.Path(workdir) / MODE
   results = {**inference.accuracies(logits, labels), 'run': ec.run,
              'split': ec.split, 'checkpoint': checkpoint,
-             'plot': str(out / 'confusion.png'), 'confusion_matrix': matrix}
+             'plot': str(out / 'confusion.png'), 'confusion_matrix': matrix,
+             'class_names': names}
   if jax.process_index() == 0:
     out.mkdir(parents=True, exist_ok=True)
     plot_confusion(matrix, out / 'confusion.png',
                    f'{ec.run} on {config.data.dataset}/{config.data.split} '
-                   f'{ec.split}: top-1 {results["top1"]:.3f}')
+                   f'{ec.split}: top-1 {results["top1"]:.3f}', names)
     metrics.MetricsLog(out).write(int(state.step), top1=results['top1'],
                                   top5=results['top5'])
   classifier.write_results(out, results, config)

@@ -33,7 +33,8 @@ def pick_examples(labels, num_classes: int, max_per_class: int, seed: int):
   return classes, np.sort(np.concatenate(picked))
 
 
-def plot(embedding, labels, classes, path, title: str):
+def plot(embedding, labels, classes, class_names, path, title: str):
+  """The points of each of `classes`, in the legend by their names."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -42,7 +43,7 @@ def plot(embedding, labels, classes, path, title: str):
   for i, c in enumerate(classes):
     points = embedding[labels == c]
     ax.scatter(points[:, 0], points[:, 1], s=6, color=colours(i % colours.N),
-               label=str(c))
+               label=class_names[c])
   ax.legend(title='class', fontsize=7, markerscale=2, loc='best')
   ax.set_xticks([])
   ax.set_yticks([])
@@ -69,13 +70,15 @@ def run(config, workdir, checkpoint_step=None):
                        init='pca', random_state=tc.seed)
   embedding = tsne.fit_transform(spectrum.normalise(features[keep]))
   out = pathlib.Path(workdir) / MODE
-  results = {'classes': classes, 'num_points': len(keep),
+  names = pipeline.class_names(config.data)
+  results = {'classes': classes, 'class_names': [names[c] for c in classes],
+             'num_points': len(keep),
              'kl_divergence': float(tsne.kl_divergence_),
              'plot': str(out / 'tsne.png'),
              'pretrained_checkpoint': checkpoint}
   if jax.process_index() == 0:
     out.mkdir(parents=True, exist_ok=True)
-    plot(embedding, labels[keep], classes, out / 'tsne.png',
+    plot(embedding, labels[keep], classes, names, out / 'tsne.png',
          f'{config.data.dataset}/{config.data.split} test, step '
          f'{pathlib.Path(checkpoint).name}')
     metrics.MetricsLog(out).write(int(pathlib.Path(checkpoint).name),

@@ -1,6 +1,7 @@
 """Canonical position and orientation of a skeleton sequence (paper sec. 4.2).
 
-`preprocess_sequence` is what every builder applies to a parsed recording:
+`preprocess_sequence` is what every builder applies to a parsed recording,
+and --mode=predict to a recording it classifies:
 1. drop empty frames (every person all-zero);
 2. centre: subtract the main body's `layout.hip` joint in frame 0 from every
    present joint (the hip is the root of the spine vector used for the
@@ -23,7 +24,7 @@ all-zero in a frame) stay exactly zero.
 import numpy as np
 
 from byol_skeleton.data import skeletons
-from data_prep import report
+from byol_skeleton.data.raw import problems
 
 # Below this length (metres) a frame-0 vector has no usable direction; the
 # rotation is then skipped (identity) rather than amplifying tracker noise.
@@ -89,12 +90,12 @@ def preprocess_sequence(skeleton: np.ndarray,
 
 def canonical_or_skip(skeleton: np.ndarray, layout: skeletons.Layout,
                       min_frames: int) -> np.ndarray:
-  """`preprocess_sequence`; report.SkipSample when nothing usable is left."""
+  """`preprocess_sequence`; problems.SkipSample when nothing usable is left."""
   if not present_mask(skeleton).any():
-    raise report.SkipSample(report.NO_BODY, 'no body in any frame')
+    raise problems.SkipSample(problems.NO_BODY, 'no body in any frame')
   out = preprocess_sequence(skeleton, layout)
   if len(out) < min_frames:
-    raise report.SkipSample(
-        report.TOO_FEW_FRAMES,
+    raise problems.SkipSample(
+        problems.TOO_FEW_FRAMES,
         f'{len(out)} non-empty frames, fewer than {min_frames}')
   return out

@@ -238,6 +238,9 @@ def get_config():
   c.visualize.frames = 6  # ours: bookkeeping (frames in the PNG strip)
   c.visualize.fps = 30.0  # ours: bookkeeping; the Kinect's 30 frames/s
   c.visualize.seed = 0  # ours: picks the recordings, seeds their views
+  # ours: bookkeeping; recording files or folders to draw instead of the
+  # split's, as predict.inputs
+  c.visualize.inputs = ''
   return c
 
 

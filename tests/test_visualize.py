@@ -1,5 +1,6 @@
 """--mode=visualize on a small synthetic dataset: files, frames, views."""
 import json
+import pathlib
 
 import jax
 import numpy as np
@@ -123,13 +124,33 @@ def test_projection_sees_the_front_and_the_right_side():
   np.testing.assert_allclose(above[2], [0, -1], atol=1e-12)
 
 
-def test_action_names_fall_back_to_class_numbers():
-  named = tfds.features.FeaturesDict(
-      {'label': tfds.features.ClassLabel(names=['wave', 'kick'])})
-  assert visualize.action_names(named) == ['wave', 'kick']
-  unnamed = tfds.features.FeaturesDict(
-      {'label': tfds.features.ClassLabel(num_classes=3)})
-  assert visualize.action_names(unnamed) == ['class 0', 'class 1', 'class 2']
+def test_action_names_come_from_the_shards(data_dir, monkeypatch):
+  names = visualize.action_names(small_config(data_dir).data)
+  assert names == list(pipeline.class_names(small_config(data_dir).data))
+  assert not any(name.isdigit() for name in names)
+  # Shards built without names store the labels' numbers.
+  monkeypatch.setattr(pipeline, 'class_names', lambda data: ('0', 'wave', '2'))
+  assert visualize.action_names(None) == ['class 0', 'wave', 'class 2']
+
+
+def test_draws_recording_files_and_skips_unreadable_ones(data_dir, tmp_path):
+  config = small_config(data_dir)
+  source = tfds.data_source('synthetic/xsub', data_dir=str(data_dir),
+                            download=False)['test']
+  inputs = tmp_path / 'inputs'
+  inputs.mkdir()
+  for i in (0, 1):
+    np.save(inputs / f'take_{i}.npy', source[i]['skeleton'])
+  np.save(inputs / 'hand.npy', np.ones((20, 1, 21, 3), np.float32))
+  config.visualize.inputs = str(inputs)
+  results = visualize.run(config, tmp_path / 'run')
+  assert [pathlib.Path(r['path']).name for r in results['recordings']] == [
+      'take_0.npy', 'take_1.npy']
+  assert [pathlib.Path(s['path']).name for s in results['skipped']] == [
+      'hand.npy']
+  for r in results['recordings']:
+    with Image.open(r['gif']) as gif:
+      assert gif.n_frames == NUM_FRAMES
 
 
 @pytest.mark.parametrize('field, value, message', [

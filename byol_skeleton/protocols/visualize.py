@@ -1,12 +1,16 @@
-"""--mode=visualize: a few recordings of a split as the encoder sees them.
+"""--mode=visualize: a few recordings as the encoder sees them.
 
-visualize.num_examples recordings of as many classes of the visualize.split
-split (drawn with visualize.seed), each as three views side by side: the clean
-test-time view, and the training views T1 (augment.view1) and T2
-(augment.view2) made by the training step's own augmentation code, so the
-augment.* and data.* fields change the picture. Per recording it writes
-WORKDIR/visualize/<split>_<index>_<action>.gif (every frame of the views) and
-.png (visualize.frames of them), and results.json lists the files.
+The recordings are visualize.num_examples recordings of as many classes of
+the visualize.split split (drawn with visualize.seed), or, when
+visualize.inputs names recording files or folders, those (as predict.inputs:
+read and preprocessed by the builders' own code, unreadable ones skipped).
+Each is drawn as three views side by side: the clean test-time view, and the
+training views T1 (augment.view1) and T2 (augment.view2) made by the
+training step's own augmentation code, so the augment.* and data.* fields
+change the picture. Per recording it writes WORKDIR/visualize/<name>.gif
+(every frame of the views) and <name>.png (visualize.frames of them), <name>
+being <split>_<index>_<action> or <number>_<file name>; results.json lists
+the files.
 """
 import dataclasses
 import functools
@@ -21,6 +25,7 @@ from byol_skeleton import errors
 from byol_skeleton.data import augment
 from byol_skeleton.data import pipeline
 from byol_skeleton.data import render
+from byol_skeleton.protocols import inputs
 from byol_skeleton.protocols import tsne
 from byol_skeleton.train import metrics
 
@@ -43,10 +48,10 @@ def make_views(config, pipeline_name: str, key, skeletons, lengths):
       augment.augment_batch, view))(key, skeletons, lengths))
 
 
-def action_names(features) -> list[str]:
-  """The label feature's names; 'class N' where shards store only numbers."""
+def action_names(data) -> list[str]:
+  """The shards' action names; 'class N' where they store only numbers."""
   return [f'class {i}' if name == str(i) else name
-          for i, name in enumerate(features['label'].names)]
+          for i, name in enumerate(pipeline.class_names(data))]
 
 
 def _check(config):
@@ -79,12 +84,9 @@ def views(config, batch, key) -> dict:
           for i, (title, name) in enumerate(pipelines.items())}
 
 
-def run(config, workdir, checkpoint_step=None):
-  """Draws on process 0; a multi-host run's others have nothing to do."""
-  del checkpoint_step  # draws data, no model
-  _check(config)
-  if jax.process_index() != 0:
-    return {}
+def _from_split(config):
+  """(batch, [(file name, title, results entry)], results) of
+  visualize.num_examples recordings of as many classes of visualize.split."""
   vc, data = config.visualize, config.data
   labels = pipeline.read_metadata(data, vc.split).label
   _, indices = tsne.pick_examples(labels, vc.num_examples, 1, vc.seed)
@@ -92,28 +94,55 @@ def run(config, workdir, checkpoint_step=None):
       config, vc.split, len(indices), indices=indices, process_index=0,
       process_count=1)))
   source = pipeline.open_source(data, vc.split)
-  names = action_names(source.dataset_info.features)
   decode = pipeline.Decoder(source.dataset_info.features, ('sample_name',))
+  names = action_names(data)
+  described = []
+  for index, label in zip(indices, batch['label']):
+    sample = decode(source[int(index)])['sample_name'].decode()
+    action = names[label]
+    described.append((f'{vc.split}_{index:05d}_{_slug(action)}',
+                      f'{action}  ({sample})',
+                      dict(index=int(index), sample=sample, action=action)))
+  return batch, described, dict(split=vc.split)
+
+
+def _from_files(config):
+  """(batch, [(file name, title, results entry)], results) of the
+  recording files visualize.inputs names."""
+  recordings = inputs.read(config, 'visualize.inputs', config.visualize.inputs)
+  batch = next(iter(pipeline.ArrayData(
+      config, recordings.skeletons, len(recordings.skeletons),
+      process_index=0, process_count=1)))
+  described = [(f'{i:03d}_{_slug(pathlib.Path(path).stem)}',
+                pathlib.Path(path).name, dict(path=path))
+               for i, path in enumerate(recordings.paths)]
+  return batch, described, dict(
+      skipped=[dataclasses.asdict(s) for s in recordings.skipped])
+
+
+def run(config, workdir, checkpoint_step=None):
+  """Draws on process 0; a multi-host run's others have nothing to do."""
+  del checkpoint_step  # draws data, no model
+  _check(config)
+  if jax.process_index() != 0:
+    return {}
+  vc = config.visualize
+  batch, described, results = (_from_files if vc.inputs else _from_split)(
+      config)
   drawn_views = views(config, batch, jax.random.key(vc.seed))
   layout = augment.view_spec(config, 'none').layout
   out = pathlib.Path(workdir) / MODE
   out.mkdir(parents=True, exist_ok=True)
   recordings = []
-  for b, index in enumerate(tqdm.tqdm(indices, desc=MODE, unit='recording')):
-    action = names[batch['label'][b]]
-    sample = decode(source[int(index)])['sample_name'].decode()
-    panels = [render.Panel(title, joints[b], drawn[b])
-              for title, (joints, drawn) in drawn_views.items()]
-    stem = out / f'{vc.split}_{index:05d}_{_slug(action)}'
-    title = f'{action}  ({sample})'
-    render.animation(panels, layout, title, stem.with_suffix('.gif'), vc.fps)
-    render.strip(panels, layout, title, stem.with_suffix('.png'), vc.frames)
-    recordings.append(dict(index=int(index), sample=sample, action=action,
-                           gif=str(stem.with_suffix('.gif')),
-                           png=str(stem.with_suffix('.png'))))
-  print(f'{MODE}: {len(recordings)} recordings of {data.dataset}/'
-        f'{data.split} {vc.split} drawn in {out}')
-  results = dict(split=vc.split, views=list(drawn_views),
-                 recordings=recordings)
+  for b, (name, title, entry) in enumerate(
+      tqdm.tqdm(described, desc=MODE, unit='recording')):
+    panels = [render.Panel(view, joints[b], drawn[b])
+              for view, (joints, drawn) in drawn_views.items()]
+    gif, png = out / f'{name}.gif', out / f'{name}.png'
+    render.animation(panels, layout, title, gif, vc.fps)
+    render.strip(panels, layout, title, png, vc.frames)
+    recordings.append(dict(entry, gif=str(gif), png=str(png)))
+  print(f'{MODE}: {len(recordings)} recordings drawn in {out}')
+  results.update(views=list(drawn_views), recordings=recordings)
   metrics.write_results(out, results, config)
   return results

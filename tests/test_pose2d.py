@@ -1,7 +1,6 @@
 """2D skeletons from pose estimators: the annotation pickle, its preprocessing,
 the build and its skips, the synthetic pickle, and the CLI chain on it."""
 import json
-import pathlib
 import pickle
 import subprocess
 import sys
@@ -269,7 +268,8 @@ def test_synthetic_coco17_pose_and_projection_hand_values():
 
 
 def test_synthetic_pickle_builds_pretrains_and_evaluates(tmp_path):
-  """The README's commands at the tests' scale, through the CLI."""
+  """The README's commands at the tests' scale, through the CLI: build, a
+  few steps of pretraining, the linear probe."""
   data_dir = tmp_path / 'data'
   data_dir.mkdir()
   pickle_path = synthetic_pose2d.write_pickle(data_dir / 'synthetic.pkl',
@@ -281,14 +281,14 @@ def test_synthetic_pickle_builds_pretrains_and_evaluates(tmp_path):
   assert out.returncode == 0, out.stderr[-3000:]
   assert '== pose2d_synthetic/xsub ==' in out.stdout
   workdir = tmp_path / 'run'
-  for mode in ('pretrain', 'linear_eval', 'evaluate'):
+  for mode in ('pretrain', 'linear_eval'):
     out = harness.run(harness.command(
         workdir, data_dir, '--config.pretrain.steps_override=2',
         '--config.linear.epochs=1', mode=mode,
         config='configs/pose2d.py:tiny'), devices=1)
     assert out.returncode == 0, out.stderr[-3000:]
-  results = json.loads((workdir / 'evaluate' / 'results.json').read_text())
-  linear = json.loads((workdir / 'linear_eval' / 'results.json').read_text())
-  assert results['top1'] == pytest.approx(linear['top1'])
-  assert 0 <= results['top1'] <= 1
-  assert pathlib.Path(workdir / 'evaluate' / 'confusion.png').is_file()
+  assert harness.committed_steps(workdir)[-1] == 2
+  results = json.loads((workdir / 'linear_eval' / 'results.json').read_text())
+  # Every view of the pickle's xsub split: 7 and 3 subjects of 10 x 10 x 3.
+  assert (results['train_examples'], results['num_examples']) == (210, 90)
+  assert 0 <= results['top1'] <= results['top5'] <= 1

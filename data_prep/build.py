@@ -58,7 +58,7 @@ _DATASET = flags.DEFINE_enum('dataset', None, sorted([*DATASETS, FROM_PICKLE]),
                              'Dataset to build.', required=True)
 _MANUAL_DIR = flags.DEFINE_string(
     'manual_dir', None, 'Folder with the raw files (see the builder\'s '
-    'MANUAL_DOWNLOAD_INSTRUCTIONS).')
+    'MANUAL_DOWNLOAD_INSTRUCTIONS); for pose2d, the annotation pickle.')
 _DATA_DIR = flags.DEFINE_string(
     'data_dir', None, 'Output TFDS data dir (default: TFDS_DATA_DIR or '
     '~/tensorflow_datasets).')

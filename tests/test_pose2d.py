@@ -267,6 +267,7 @@ def test_synthetic_coco17_pose_and_projection_hand_values():
 # ------------------------------------------------------------- end to end
 
 
+@pytest.mark.slow
 def test_synthetic_pickle_builds_pretrains_and_evaluates(tmp_path):
   """The README's commands at the tests' scale, through the CLI: build, a
   few steps of pretraining, the linear probe."""

@@ -75,14 +75,9 @@ def tiny(c):
   synthetic.tiny(c)
 
 
-def cpu(c):
-  """`configs/synthetic.py:cpu`: base.cpu for 30 epochs, the paper's rates."""
-  synthetic.cpu(c)
-
-
 PRESETS = {**_RELEASE_PRESETS, 'synthetic': _SYNTHETIC,
            'synthetic_xview': synthetic_xview, 'demo': demo, 'tiny': tiny,
-           'cpu': cpu, **ablations.PRESETS, **protocols.PRESETS}
+           'cpu': synthetic.cpu, **ablations.PRESETS, **protocols.PRESETS}
 
 
 def get_config(arg='synthetic'):

@@ -3,8 +3,13 @@
   python -m data_prep.build --dataset=NAME --manual_dir=RAW_DIR \\
       [--data_dir=DIR] [--protocols=xsub,xview] [--num_workers=N] \\
       [--missing_list=FILE]
+  python -m data_prep.build --dataset=pose2d --manual_dir=FILE.pkl \\
+      [--name=pose2d_NAME] [--num_classes=N] [--data_dir=DIR] ...
 
 NAME: ntu60, ntu120, pku_mmd2, nw_ucla, or synthetic (needs no --manual_dir).
+pose2d reads an mmaction2 / PYSKL 2D annotation pickle (data_prep/pose2d.py)
+into the dataset --name (default pose2d_ + the file's stem), one protocol per
+train/test pair of its splits.
 Each protocol is a separate TFDS config (`tfds.data_source('NAME/PROTOCOL')`)
 and parses the raw files again. At the end it prints, per protocol, the
 examples per split, the skipped samples by reason (the first few; all of them
@@ -32,6 +37,7 @@ import tensorflow_datasets as tfds
 
 from byol_skeleton import errors
 from byol_skeleton.train import workdir as workdir_lib
+from data_prep import pose2d
 from data_prep import report
 
 # name -> (module, builder class); imported only when asked for.
@@ -44,12 +50,15 @@ DATASETS = {
 }
 # Datasets generated from nothing.
 NO_MANUAL_DIR = ('synthetic',)
+# Built from one annotation pickle: its builder class, name and protocols
+# come from the file (builders.pose2d_builder).
+FROM_PICKLE = 'pose2d'
 
-_DATASET = flags.DEFINE_enum('dataset', None, sorted(DATASETS),
+_DATASET = flags.DEFINE_enum('dataset', None, sorted([*DATASETS, FROM_PICKLE]),
                              'Dataset to build.', required=True)
 _MANUAL_DIR = flags.DEFINE_string(
     'manual_dir', None, 'Folder with the raw files (see the builder\'s '
-    'MANUAL_DOWNLOAD_INSTRUCTIONS).')
+    'MANUAL_DOWNLOAD_INSTRUCTIONS); for pose2d, the annotation pickle.')
 _DATA_DIR = flags.DEFINE_string(
     'data_dir', None, 'Output TFDS data dir (default: TFDS_DATA_DIR or '
     '~/tensorflow_datasets).')
@@ -61,6 +70,12 @@ _MISSING_LIST = flags.DEFINE_string(
     'missing_list', None, 'NTU only: the authors\' missing-skeleton list '
     '(default: ntu60.txt / ntu120.txt or the original file name in '
     '--manual_dir).')
+_NAME = flags.DEFINE_string(
+    'name', None, 'pose2d only: the dataset name (pose2d_...; default '
+    'pose2d_ + the pickle\'s file stem), data.dataset in configs.')
+_NUM_CLASSES = flags.DEFINE_integer(
+    'num_classes', None, 'pose2d only: the class count (default: 1 + the '
+    'largest label in the pickle); larger labels are skipped.')
 
 
 def builder_class(dataset: str):
@@ -101,13 +116,25 @@ def _data_dir_root(data_dir: str | None) -> str:
           or os.path.expanduser('~/tensorflow_datasets'))
 
 
+def _pickle_builder(manual_dir, name, num_classes):
+  """The builder class of a pose2d pickle; errors name the file."""
+  if not (manual_dir and os.path.isfile(manual_dir)):
+    raise errors.UserError(
+        f'--manual_dir must be an existing annotation pickle for '
+        f'{FROM_PICKLE}, got {manual_dir!r}.')
+  if num_classes is not None and num_classes < 1:
+    raise errors.UserError(f'--num_classes must be >= 1, got {num_classes}.')
+  from data_prep import builders  # pylint: disable=g-import-not-at-top
+  return builders.pose2d_builder(manual_dir, name, num_classes)
+
+
 def _check_arguments(dataset, cls, manual_dir, protocols, missing_list):
   known = [config.name for config in cls.BUILDER_CONFIGS]
   unknown = sorted(set(protocols or ()) - set(known))
   if unknown:
     raise errors.UserError(f'unknown protocols {unknown} for {dataset}; '
                            f'known: {known}.')
-  if dataset not in NO_MANUAL_DIR and not (
+  if dataset not in (*NO_MANUAL_DIR, FROM_PICKLE) and not (
       manual_dir and os.path.isdir(manual_dir)):
     raise errors.UserError(
         f'--manual_dir must be an existing folder for {dataset}, got '
@@ -137,14 +164,21 @@ def _build_protocol(builder, manual_dir) -> str:
 def build(dataset: str, manual_dir: str | None = None,
           data_dir: str | None = None, protocols: list[str] | None = None,
           num_workers: int | None = None,
-          missing_list: str | None = None) -> dict[str, str]:
+          missing_list: str | None = None, name: str | None = None,
+          num_classes: int | None = None) -> dict[str, str]:
   """Builds every protocol; returns protocol -> printable report.
 
   Raises errors.UserError for bad arguments or raw files, and IncompleteBuild
   (with every protocol's report) after trying them all when some could not
   be built.
   """
-  cls = builder_class(dataset)
+  if dataset == FROM_PICKLE:
+    cls = _pickle_builder(manual_dir, name, num_classes)
+  elif name or num_classes:
+    raise errors.UserError(
+        f'--name and --num_classes apply to {FROM_PICKLE}, not {dataset}.')
+  else:
+    cls = builder_class(dataset)
   _check_arguments(dataset, cls, manual_dir, protocols, missing_list)
   kwargs = {}
   if dataset not in NO_MANUAL_DIR:
@@ -153,7 +187,7 @@ def build(dataset: str, manual_dir: str | None = None,
     kwargs['missing_list'] = missing_list
 
   reports, failures = {}, {}
-  with build_lock(_data_dir_root(data_dir), dataset):
+  with build_lock(_data_dir_root(data_dir), cls.name):
     for protocol in protocols or [c.name for c in cls.BUILDER_CONFIGS]:
       builder = cls(config=protocol, data_dir=data_dir,
                     file_format='array_record', **kwargs)
@@ -176,6 +210,12 @@ def _print_reports(dataset: str, reports: dict[str, str]):
     print(f'\n== {dataset}/{protocol} ==\n{text}')
 
 
+def _dataset_name() -> str:
+  if _DATASET.value != FROM_PICKLE:
+    return _DATASET.value
+  return _NAME.value or pose2d.default_name(_MANUAL_DIR.value)
+
+
 def main(argv):
   with errors.reported():  # a UserError: one sentence on stderr, exit code 2
     if len(argv) > 1:
@@ -183,13 +223,13 @@ def main(argv):
     try:
       reports = build(_DATASET.value, _MANUAL_DIR.value, _DATA_DIR.value,
                       _PROTOCOLS.value, _NUM_WORKERS.value,
-                      _MISSING_LIST.value)
+                      _MISSING_LIST.value, _NAME.value, _NUM_CLASSES.value)
     except IncompleteBuild as e:
-      _print_reports(_DATASET.value, e.reports)
+      _print_reports(_dataset_name(), e.reports)
       raise
     except ValueError as e:  # a reader's error names the file and line
       raise errors.UserError(str(e)) from None
-    _print_reports(_DATASET.value, reports)
+    _print_reports(_dataset_name(), reports)
 
 
 def _parse_flags(argv):

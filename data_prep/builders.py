@@ -1,4 +1,5 @@
-"""TFDS builders of the recorded datasets: ntu60, ntu120, pku_mmd2, nw_ucla.
+"""TFDS builders of the recorded datasets: ntu60, ntu120, pku_mmd2, nw_ucla,
+and pose2d_* (a 2D annotation pickle; `pose2d_builder` makes its class).
 
 Each lists its raw files in the main process (file names decide the split),
 parses and preprocesses them in a process pool (chunks in order, a bounded
@@ -15,6 +16,7 @@ import logging
 import multiprocessing
 import os
 import pathlib
+import re
 from typing import Any, Callable, Iterator
 
 import tensorflow_datasets as tfds
@@ -28,6 +30,7 @@ from data_prep import features
 from data_prep import ntu
 from data_prep import nw_ucla
 from data_prep import pku_mmd
+from data_prep import pose2d
 from data_prep import report
 
 SPLITS = ('train', 'test')
@@ -119,8 +122,12 @@ class SkeletonBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """Which recordings go into `split`, e.g. 'from cameras 2, 3'."""
     raise NotImplementedError
 
+  def _raw_source(self, dl_manager) -> pathlib.Path:
+    """What `_list_items` reads: the manual dir, or a file."""
+    return pathlib.Path(dl_manager.manual_dir)
+
   def _split_generators(self, dl_manager):
-    manual_dir = pathlib.Path(dl_manager.manual_dir)
+    manual_dir = self._raw_source(dl_manager)
     items = self._list_items(manual_dir)
     # TFDS would only fail after writing the other splits, with a bare
     # "No examples were yielded"; say which split and why, before any work.
@@ -406,3 +413,83 @@ From the PKU-MMD phase II release ({HOMEPAGE}) put into the manual dir:
     self.info.features['label'].names = [
         pku_mmd.action_name(a) for a in sorted(action_ids)]
     return items
+
+
+class Pose2d(SkeletonBuilder, skip_registration=True):
+  """2D COCO-17 skeletons of a pose estimator, from an annotation pickle.
+
+  One class per pickle (`pose2d_builder`): its name, configs (the pickle's
+  split pairs) and class count come from the file.
+  """
+
+  NUM_PERSONS = pose2d.NUM_PERSONS
+  NUM_JOINTS = pose2d.LAYOUT.num_joints
+  HOMEPAGE = 'https://github.com/kennymckormick/pyskl/tree/main/tools/data'
+  RAW_FILES = ('an mmaction2 / PYSKL 2D skeleton annotation pickle (split, '
+               'annotations with COCO-17 keypoint and keypoint_score)')
+  MANUAL_DOWNLOAD_INSTRUCTIONS = """\
+Pass the annotation pickle itself (e.g. ntu60_hrnet.pkl of PYSKL's releases,
+or one written by `python -m data_prep.synthetic_pose2d`) as --manual_dir.
+"""
+  PICKLE: str
+  ANNOTATIONS: pose2d.Annotations
+  PAIRS: dict[str, tuple[str, str]]
+
+  def _raw_source(self, dl_manager):
+    del dl_manager
+    return pathlib.Path(self.PICKLE)
+
+  def _load_fn(self):
+    return functools.partial(pose2d.load_example, classes=self.NUM_CLASSES)
+
+  def _split_rule(self, split):
+    name = self.PAIRS[self.builder_config.name][SPLITS.index(split)]
+    return f'in split {name!r} of {self.PICKLE}'
+
+  def _list_items(self, manual_dir):
+    del manual_dir
+    annotations = self.ANNOTATIONS
+    for frame_dir in annotations.duplicates:
+      self.report.add_skip(report.DUPLICATE, frame_dir,
+                           'another annotation has this frame_dir, kept')
+    names = self.PAIRS[self.builder_config.name]
+    items = {split: [(frame_dir, (frame_dir, annotations.records[frame_dir]))
+                     for frame_dir in annotations.split[name]]
+             for split, name in zip(SPLITS, names)}
+    listed = {frame_dir for name in names
+              for frame_dir in annotations.split[name]}
+    for frame_dir in annotations.records:
+      if frame_dir not in listed:
+        self.report.add_skip(report.NOT_IN_SPLIT, frame_dir)
+    return items
+
+
+def pose2d_builder(pickle_path, name: str | None = None,
+                   num_classes: int | None = None) -> type[Pose2d]:
+  """The builder class of one annotation pickle, read and checked here.
+
+  `name` (default `pose2d.default_name`) must be pose2d_ + lower-case letters, digits
+  and underscores; `num_classes` defaults to 1 + the largest label.
+  """
+  name = name or pose2d.default_name(pickle_path)
+  if not re.fullmatch(r'pose2d_[a-z0-9_]+', name):
+    raise errors.UserError(
+        f'--name={name!r}: expected pose2d_ followed by lower-case letters, '
+        'digits and underscores, e.g. pose2d_ntu60_hrnet.')
+  annotations = pose2d.read_pickle(pickle_path)
+  pairs = pose2d.split_pairs(annotations.split)
+  if not pairs:
+    raise errors.UserError(
+        f'{pickle_path}: no train/test pair among its splits '
+        f'{sorted(annotations.split)}; expected P_train with P_val or P_test, '
+        'trainN with testN, or train with val or test.')
+  if num_classes is None:
+    num_classes = pose2d.num_classes(annotations)
+  configs = [tfds.core.BuilderConfig(
+      name=protocol, description=f'train: {train}, test: {test}')
+             for protocol, (train, test) in pairs.items()]
+  return type('Pose2dPickle', (Pose2d,), dict(
+      name=name, __doc__=f'2D COCO-17 skeletons of {pickle_path}.',
+      BUILDER_CONFIGS=configs, NUM_CLASSES=num_classes, PICKLE=str(
+          pickle_path), ANNOTATIONS=annotations, PAIRS=pairs),
+              skip_registration=True)

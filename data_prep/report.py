@@ -31,6 +31,11 @@ NOT_IN_DATASET = 'not part of this dataset'
 NOT_IN_SPLIT = 'in neither split'
 BAD_NAME = 'unrecognised file name'
 DUPLICATE = 'duplicate sample'
+# Records of 2D annotation pickles (data_prep/pose2d.py).
+NO_PERSON = 'no person detected'
+NON_FINITE = 'NaN or infinite keypoint'
+SHAPE_MISMATCH = 'shape mismatch'
+LABEL_OUT_OF_RANGE = 'label out of range'
 
 # How many skipped names per reason the report prints; `write_skipped` has all.
 _SHOWN_PER_REASON = 5

@@ -325,13 +325,26 @@ def record(world: np.ndarray, rotation, origin,
   return cam.astype(np.float32)
 
 
-def camera_views(seed: int, subject_ids, repetitions: int):
-  """Yields (key, example) for every camera view of every recording, its
-  skeleton as the camera recorded it (camera frame, before preprocessing).
+@dataclasses.dataclass(frozen=True)
+class Take:
+  """One performance of an action, before any camera sees it."""
+  key: str  # SsssPpppRrrrAaaa: NTU's name without the camera
+  label: int
+  subject: int
+  setup: int
+  world: np.ndarray  # (T, 2, 25, 3), y up, floor at 0; absent partner = 0
+  rng: np.random.Generator  # the take's own; the cameras draw from it too
 
-  Each recording draws from its own generator seeded by
+  def view_name(self, camera: int) -> str:
+    return f'{self.key[:4]}C{camera:03d}{self.key[4:]}'
+
+
+def takes(seed: int, subject_ids, repetitions: int):
+  """Yields every take: each action of each subject `repetitions` times.
+
+  Each take draws from its own generator seeded by
   (seed, action, subject, repetition), so it does not depend on which other
-  recordings are generated.
+  takes are generated.
   """
   subjects = make_subjects(seed)
   for sid in subject_ids:
@@ -339,18 +352,31 @@ def camera_views(seed: int, subject_ids, repetitions: int):
       for rep in range(1, repetitions + 1):
         rng = np.random.default_rng([seed, 1, label, sid, rep])
         setup = (rep - 1) % len(SETUPS) + 1
-        height, distance = SETUPS[setup - 1]
         num_frames = int(rng.integers(MIN_FRAMES, MAX_FRAMES + 1))
         world = perform(action, subjects[sid], num_frames, rng)
-        key = f'S{setup:03d}P{sid:03d}R{rep:03d}A{label + 1:03d}'
-        for cam, yaw in enumerate(CAMERA_YAWS, start=1):
-          rotation, origin = camera_pose(
-              yaw + rng.normal(0, 0.05), height, distance)
-          name = f'{key[:4]}C{cam:03d}{key[4:]}'
-          yield name, dict(
-              skeleton=record(world, rotation, origin, rng),
-              label=label, subject=sid, view=cam, setup=setup,
-              sequence_key=key, sample_name=name)
+        yield Take(f'S{setup:03d}P{sid:03d}R{rep:03d}A{label + 1:03d}', label,
+                   sid, setup, world, rng)
+
+
+def cameras(take: Take):
+  """Yields (camera id, R, origin) of the take's 3 cameras, drawn lazily
+  from its generator (a view's recording noise is drawn between them)."""
+  height, distance = SETUPS[take.setup - 1]
+  for cam, yaw in enumerate(CAMERA_YAWS, start=1):
+    yield (cam, *camera_pose(yaw + take.rng.normal(0, 0.05), height,
+                             distance))
+
+
+def camera_views(seed: int, subject_ids, repetitions: int):
+  """Yields (key, example) for every camera view of every take, its skeleton
+  as the camera recorded it (camera frame, before preprocessing)."""
+  for take in takes(seed, subject_ids, repetitions):
+    for cam, rotation, origin in cameras(take):
+      name = take.view_name(cam)
+      yield name, dict(
+          skeleton=record(take.world, rotation, origin, take.rng),
+          label=take.label, subject=take.subject, view=cam, setup=take.setup,
+          sequence_key=take.key, sample_name=name)
 
 
 def recordings(seed: int, subject_ids, repetitions: int):

@@ -1,4 +1,9 @@
-"""Augmentations against independent numpy/scipy computations."""
+"""Augmentations against independent numpy/scipy computations.
+
+Tests that involve channels run on a 3D layout (x, y, z) and on coco17 (x, y,
+score), whose score must move with its joint but never be sheared, filtered
+or differenced.
+"""
 import functools
 import math
 
@@ -14,6 +19,8 @@ from configs import ablations
 from configs import base
 
 T_PAD, NUM_FRAMES = 48, 20
+# One 3D and the 2D layout: channels run through every transform differently.
+DIMENSIONS = ['ntu25', 'coco17']
 LENGTHS = np.array([1, 7, 14, 15, 16, 20, 33, 48], np.int32)
 
 
@@ -56,10 +63,12 @@ def keys(n, seed=0):
 def reference_view(params, x, length, spec):
   """The pipeline of augment.py's docstring in float64 numpy, one sample."""
   shape = x.shape[1:]
+  d = spec.layout.coordinates
   x = x[:length].astype(np.float64)
   if params.smooth is not None and params.smooth and length >= spec.filter_window:
-    x = signal.savgol_filter(
-        x, spec.filter_window, spec.filter_order, axis=0, mode='interp')
+    x[..., :d] = signal.savgol_filter(
+        x[..., :d], spec.filter_window, spec.filter_order, axis=0,
+        mode='interp')
   n = spec.num_frames
   if params.segment is None:
     new_length = np.float32(length) / np.float32(params.rate)
@@ -79,7 +88,8 @@ def reference_view(params, x, length, spec):
     x = np.concatenate([x] * math.ceil(n / new_length))[:n]
   x = np.roll(x, int(params.shift), axis=0)
   if params.shear is not None:
-    x = np.einsum('dc,tmvc->tmvd', np.asarray(params.shear, np.float64), x)
+    x[..., :d] = np.einsum('dc,tmvc->tmvd', np.asarray(params.shear, np.float64),
+                           x[..., :d])
   if params.keep is not None:
     x = x * np.asarray(params.keep)[:, None]
   if spec.use_bones:
@@ -88,9 +98,12 @@ def reference_view(params, x, length, spec):
 
 
 def python_loop_bones(x, layout):
+  """Differences of the coordinates; the smaller score of the two joints."""
+  d = layout.coordinates
   bones = np.zeros_like(x)
   for v, parent in layout.bone_pairs:
-    bones[..., v, :] = x[..., v, :] - x[..., parent, :]
+    bones[..., v, :d] = x[..., v, :d] - x[..., parent, :d]
+    bones[..., v, d:] = np.minimum(x[..., v, d:], x[..., parent, d:])
   return bones
 
 
@@ -102,7 +115,8 @@ def params_of(params, b):
     ('ntu25', 'aggressive', 'crop'), ('kinect_v1_20', 'aggressive', 'crop'),
     ('ntu25', 'conservative', 'crop'), ('ntu25', 'none', 'crop'),
     ('ntu25', 'aggressive', 'resize'), ('ntu25', 'conservative', 'resize'),
-    ('ntu25', 'none', 'resize')])
+    ('ntu25', 'none', 'resize'), ('coco17', 'aggressive', 'crop'),
+    ('coco17', 'aggressive', 'resize')])
 def test_pipeline_matches_numpy_reference(layout, pipeline, temporal_view):
   # filter_prob=0.5 so both filtered and unfiltered samples are checked;
   # LENGTHS run from shorter than NUM_FRAMES to longer.
@@ -146,16 +160,21 @@ def test_bad_config_is_named():
     augment.view_spec(small_config(resample_min=1.5), 'aggressive')
 
 
-def test_shear_is_eq5_matrix_product():
-  spec = augment.view_spec(small_config(shear_range=0.4), 'aggressive')
+@pytest.mark.parametrize('layout', DIMENSIONS)
+def test_shear_is_eq5_matrix_product(layout):
+  spec = augment.view_spec(small_config(layout, shear_range=0.4), 'aggressive')
+  d = spec.layout.coordinates
   s = np.asarray(sample_params_batch(keys(200), spec).shear)
-  np.testing.assert_array_equal(s[:, [0, 1, 2], [0, 1, 2]], 1.0)
-  off = s[:, ~np.eye(3, dtype=bool)]
+  assert s.shape == (200, d, d)
+  np.testing.assert_array_equal(s[:, range(d), range(d)], 1.0)
+  off = s[:, ~np.eye(d, dtype=bool)]
   assert np.abs(off).max() <= 0.4 and np.abs(off).max() > 0.35
   x = np.random.default_rng(1).normal(size=(5, 2, 4, 3)).astype(np.float32)
-  np.testing.assert_allclose(
-      augment.shear(jnp.asarray(x), s[0]), np.einsum('dc,tmvc->tmvd', s[0], x),
-      rtol=1e-6, atol=1e-6)
+  y = np.asarray(augment.shear(jnp.asarray(x), s[0]))
+  np.testing.assert_allclose(y[..., :d], np.einsum('dc,tmvc->tmvd', s[0],
+                                                   x[..., :d]),
+                             rtol=1e-6, atol=1e-6)
+  np.testing.assert_array_equal(y[..., d:], x[..., d:])  # the score
 
 
 def test_savgol_filter_matches_scipy_interp():
@@ -171,6 +190,24 @@ def test_savgol_filter_matches_scipy_interp():
     else:  # Too short for one window: left as is.
       expected = x[b, :length]
     np.testing.assert_allclose(y[b, :length], expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('layout', DIMENSIONS)
+def test_filter_in_a_view_smooths_coordinates_only(layout):
+  c = small_config(layout, filter_prob=1.0, resample=False, shift=False,
+                   shear=False, drop=False)
+  c.data.num_frames = T_PAD  # the whole recording: no crop
+  c.data.use_bones = False
+  view = jax.jit(augment.make_view_fn(c, 'aggressive'))
+  d = skeletons.get_layout(layout).coordinates
+  x = padded_batch(np.random.default_rng(2), [T_PAD],
+                   skeletons.get_layout(layout).num_joints)[0]
+  y = np.asarray(view(jax.random.key(0), x, T_PAD))
+  np.testing.assert_allclose(
+      y[..., :d], signal.savgol_filter(x[..., :d].astype(np.float64), 15, 2,
+                                       axis=0, mode='interp'),
+      rtol=1e-5, atol=1e-5)
+  np.testing.assert_array_equal(y[..., d:], x[..., d:])
 
 
 def test_resample_rate_one_is_identity():
@@ -219,23 +256,27 @@ def test_crop_or_loop(length, crop, expected_frames):
   np.testing.assert_array_equal(y[:, 0, 0, 0], expected_frames)
 
 
-def test_none_pipeline_is_deterministic_centre_crop():
-  c = small_config()
+@pytest.mark.parametrize('layout', DIMENSIONS)
+def test_none_pipeline_is_deterministic_centre_crop(layout):
+  c = small_config(layout)
   c.data.use_bones = False
   view = jax.jit(augment.make_view_fn(c, 'none'))
-  x = np.random.default_rng(5).normal(size=(T_PAD, 2, 25, 3)).astype(np.float32)
+  v = skeletons.get_layout(layout).num_joints
+  x = np.random.default_rng(5).normal(size=(T_PAD, 2, v, 3)).astype(np.float32)
   a = view(jax.random.key(0), x, 33)
   np.testing.assert_array_equal(a, view(jax.random.key(1), x, 33))
   np.testing.assert_array_equal(a, x[7:27])  # floor(0.5 * 14) = 7.
 
 
+@pytest.mark.parametrize('layout', DIMENSIONS)
 @pytest.mark.parametrize('length', [7, 20, 33, 48])
-def test_resize_test_view_is_the_whole_recording(length):
+def test_resize_test_view_is_the_whole_recording(length, layout):
   """Hand-derived: frame i of the view is source position i (L-1)/(n-1)."""
-  c = small_config(temporal_view='resize')
+  c = small_config(layout, temporal_view='resize')
   c.data.use_bones = False
   view = jax.jit(augment.make_view_fn(c, 'none'))
-  x = np.random.default_rng(4).normal(size=(T_PAD, 2, 25, 3)).astype(np.float32)
+  v = skeletons.get_layout(layout).num_joints
+  x = np.random.default_rng(4).normal(size=(T_PAD, 2, v, 3)).astype(np.float32)
   positions = np.arange(NUM_FRAMES) * (length - 1) / (NUM_FRAMES - 1)
   lower = np.floor(positions).astype(int)
   upper = np.minimum(lower + 1, length - 1)
@@ -263,7 +304,7 @@ def test_resize_segments_cover_their_range_and_crop_keeps_its_draws():
     augment.view_spec(small_config(segment_min=0.0), 'none')
 
 
-@pytest.mark.parametrize('layout', ['ntu25', 'kinect_v1_20'])
+@pytest.mark.parametrize('layout', ['ntu25', 'kinect_v1_20', 'coco17'])
 def test_drop_zeros_exactly_one_side(layout):
   c = small_config(layout, drop_prob=1.0, filter=False, resample=False,
                    shift=False, shear=False)
@@ -283,23 +324,27 @@ def test_drop_zeros_exactly_one_side(layout):
   assert 0 < np.mean(sides) < 1
 
 
-@pytest.mark.parametrize('layout', ['ntu25', 'kinect_v1_20'])
+@pytest.mark.parametrize('layout', ['ntu25', 'kinect_v1_20', 'coco17'])
 def test_bones_match_python_loop(layout):
   lay = skeletons.get_layout(layout)
+  d = lay.coordinates
   x = np.random.default_rng(7).normal(size=(3, 2, lay.num_joints, 3))
   y = np.asarray(augment.add_bones(jnp.asarray(x, jnp.float32), lay))
   np.testing.assert_allclose(y[..., :3], x, rtol=1e-6)
   np.testing.assert_allclose(y[..., 3:], python_loop_bones(x, lay),
                              rtol=1e-5, atol=1e-6)
-  np.testing.assert_array_equal(y[..., lay.center, 3:], 0)
+  np.testing.assert_array_equal(y[..., lay.center, 3:3 + d], 0)
+  np.testing.assert_allclose(y[..., lay.center, 3 + d:],
+                             x[..., lay.center, d:], rtol=1e-6)
 
 
+@pytest.mark.parametrize('layout', DIMENSIONS)
 @pytest.mark.parametrize('pad_value', [1e30, np.nan])
-def test_padding_never_leaks(pad_value):
-  spec = augment.view_spec(small_config(filter_prob=1.0), 'aggressive')
+def test_padding_never_leaks(pad_value, layout):
+  spec = augment.view_spec(small_config(layout, filter_prob=1.0), 'aggressive')
   run = sample_and_apply(spec)
   k = keys(len(LENGTHS))
-  x0 = padded_batch(np.random.default_rng(8), LENGTHS, 25)
+  x0 = padded_batch(np.random.default_rng(8), LENGTHS, spec.layout.num_joints)
   x1 = np.where(np.arange(T_PAD)[None, :, None, None, None]
                 >= LENGTHS[:, None, None, None, None], pad_value, x0)
   _, clean = run(k, x0, LENGTHS)

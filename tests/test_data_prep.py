@@ -687,7 +687,7 @@ def test_cli_errors_are_one_sentence(tmp_path):
   code, stderr = _cli('--dataset=foo')
   assert code == 2
   assert stderr == ['byol-skeleton: error: flag --dataset=foo: value should be '
-                    'one of <ntu120|ntu60|nw_ucla|pku_mmd2|synthetic>.']
+                    'one of <ntu120|ntu60|nw_ucla|pku_mmd2|pose2d|synthetic>.']
   # TFDS logs a line or two first; then one sentence, no help, no traceback.
   code, stderr = _cli('--dataset=ntu60', f'--manual_dir={tmp_path}',
                       f'--data_dir={tmp_path / "tfds"}')

@@ -95,3 +95,46 @@ def test_ntu_hand_values():
 def test_unknown_partition():
   with pytest.raises(ValueError, match='partition'):
     graph.spatial_partition(skeletons.get_layout('ntu25'), 'uniform')
+
+
+def mirror(layout):
+  """Joint index -> its left/right mirror image, from the joint names."""
+  swap = {'left': 'right', 'right': 'left'}
+
+  def mirrored(name):
+    side, _, rest = name.partition('_')
+    return f'{swap[side]}_{rest}' if side in swap else name
+
+  index = {name: v for v, name in enumerate(layout.joint_names)}
+  return np.array([index[mirrored(name)] for name in layout.joint_names])
+
+
+@pytest.mark.parametrize('name', sorted(skeletons.LAYOUTS))
+def test_graph_is_a_tree_connected_and_mirror_symmetric(name):
+  layout = skeletons.get_layout(name)
+  dist, _ = bfs_distances(layout, layout.center)
+  assert max(dist) < math.inf  # connected
+  assert len(layout.edges) == layout.num_joints - 1  # so a tree
+  m = mirror(layout)
+  assert sorted(m) == list(range(layout.num_joints)) and np.any(m != np.arange(
+      layout.num_joints))
+  assert m[layout.center] == layout.center
+  assert {(m[a], m[b]) for a, b in layout.edges} == set(layout.edges)
+  assert sorted(m[list(layout.left)]) == sorted(layout.right)
+  for partition in graph.PARTITIONS:
+    a = graph.spatial_partition(layout, partition)
+    np.testing.assert_array_equal(a[:, m][:, :, m], a)
+
+
+def test_coco17_facts():
+  layout = skeletons.get_layout('coco17')
+  names = layout.joint_names
+  assert layout.num_joints == 17 and layout.coordinates == 2
+  assert names[layout.center] == 'nose'
+  # The limbs are dropped, the face is kept.
+  assert {names[v] for v in layout.left} == {
+      f'left_{j}' for j in ('shoulder', 'elbow', 'wrist', 'hip', 'knee',
+                            'ankle')}
+  parent = dict(layout.bone_pairs)
+  assert names[parent[names.index('left_hip')]] == 'left_shoulder'
+  assert names[parent[names.index('right_wrist')]] == 'right_elbow'

@@ -347,7 +347,8 @@ def test_unknown_dataset_names_those_the_builder_knows(tmp_path):
   assert str(e.value) == (
       f"data.dataset='foo' has no shards in data_dir {tmp_path} and `python -m "
       'data_prep.build` builds only ntu120, ntu60, nw_ucla, pku_mmd2, '
-      'synthetic; set data.dataset to one of them.')
+      'synthetic and pose2d_* (from a 2D annotation pickle); set data.dataset '
+      'to one of them.')
   config.data.dataset, config.data.split = 'ntu60', 'xset'
   with pytest.raises(errors.UserError, match=(
       "data.split='xset' is not a protocol of ntu60")):

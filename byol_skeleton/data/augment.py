@@ -22,6 +22,12 @@ Order inside a view, and why:
      zero joints and zero bones, except its root's bone, which is minus the
      (kept) parent joint.
 
+2D layouts (`layout.coordinates == 2`, coco17): channels are x, y and the
+detector's score. The filter and the shear (eq. 5's 2x2 form) act on x, y
+only; the temporal maps and the drop move the score with its joint (a dropped
+joint gets score 0, i.e. missing). A bone's third channel is the smaller score
+of its two joints, not a difference (`add_bones`).
+
 Edge handling (choices):
   - Filter: scipy's mode='interp'. Interior frames use the centred window; the
     first and last window//2 valid frames take the order-2 polynomial fitted to
@@ -84,7 +90,7 @@ class ViewParams(NamedTuple):
   crop: jax.Array  # () float in [0, 1): crop start as a fraction of the slack.
   shift: jax.Array  # () int: cyclic offset; output frame i is frame i - shift.
   smooth: jax.Array | None = None  # () bool: apply the Savitzky-Golay filter.
-  shear: jax.Array | None = None  # (3, 3): S of eq. 5.
+  shear: jax.Array | None = None  # (D, D), D spatial channels: S of eq. 5.
   keep: jax.Array | None = None  # (V,) 0/1 joint mask of left/right drop.
   segment: jax.Array | None = None  # () float: 'resize' segment fraction.
 
@@ -154,9 +160,10 @@ def sample_params(key, spec: ViewSpec) -> ViewParams:
     smooth = jax.random.bernoulli(k_smooth, spec.filter_prob)
   shear_matrix = None
   if spec.shear_range is not None:
+    d = spec.layout.coordinates
     factors = jax.random.uniform(
-        k_shear, (3, 3), minval=-spec.shear_range, maxval=spec.shear_range)
-    shear_matrix = jnp.where(jnp.eye(3, dtype=bool), 1.0, factors)
+        k_shear, (d, d), minval=-spec.shear_range, maxval=spec.shear_range)
+    shear_matrix = jnp.where(jnp.eye(d, dtype=bool), 1.0, factors)
   keep = None
   if spec.drop_prob is not None:
     left = np.isin(np.arange(spec.layout.num_joints), spec.layout.left)
@@ -178,7 +185,9 @@ def apply_view(params: ViewParams, skeleton, length, spec: ViewSpec):
   length = jnp.clip(length, 1, x.shape[0])
   if params.smooth is not None:
     smoothed = savgol_filter(x, length, spec.filter_window, spec.filter_order)
-    x = jnp.where(params.smooth, smoothed, x)
+    # Only the coordinates: a score is the detector's, not a noisy position.
+    spatial = np.arange(x.shape[-1]) < spec.layout.coordinates
+    x = jnp.where(params.smooth & spatial, smoothed, x)
   n = spec.num_frames
   if params.segment is None:
     new_length = resampled_length(length, params.rate)
@@ -274,23 +283,38 @@ def temporal_shift(x, offset):
 
 
 def shear(x, matrix):
-  """Each joint's xyz column vector p -> S p (eq. 5)."""
+  """Each joint's D spatial channels p -> S p (eq. 5), S of shape (D, D).
+
+  Channels from D on (a 2D layout's score) are returned unchanged.
+  """
   # Broadcast multiply-adds: XLA's CPU dot for a 3-long contraction was ~2x
   # slower.
+  d = matrix.shape[0]
   matrix = matrix.astype(x.dtype)
-  return sum(x[..., c, None] * matrix[:, c] for c in range(3))
+  sheared = sum(x[..., c, None] * matrix[:, c] for c in range(d))
+  return jnp.concatenate([sheared, x[..., d:]], axis=-1)
 
 
 def add_bones(x, layout: Layout):
-  """Concatenates bones x[v] - x[parent(v)] to the joints: C -> 2C channels."""
+  """Concatenates bones to the joints: C -> 2C channels.
+
+  A bone's spatial channels are x[v] - x[parent(v)]. A score channel (2D
+  layouts) is min(score[v], score[parent(v)]): a bone is as reliable as its
+  less certain end, and 0 when either joint is missing (its difference is
+  then meaningless); the centre's bone keeps the centre's score.
+  """
   # As a (V, V) matrix product, not a gather over joints: with a gather, XLA's
   # CPU backend fused filter, interpolation and bones into one loop of scalar
-  # gathers, 30x slower (50 ms for the paper's batch of 8). HIGHEST: no TF32.
-  difference = np.eye(layout.num_joints, dtype=np.float32)
+  # gathers, 30x slower (50 ms for the paper's batch of 8). HIGHEST: no TF32,
+  # so the one-hot product is exact.
+  parent_of = np.zeros((layout.num_joints,) * 2, np.float32)
   for v, parent in layout.bone_pairs:
-    difference[v, parent] -= 1
-  bones = jnp.einsum('uv,...vc->...uc', jnp.asarray(difference, x.dtype), x,
-                     precision=jax.lax.Precision.HIGHEST)
+    parent_of[v, parent] = 1
+  parents = jnp.einsum('uv,...vc->...uc', jnp.asarray(parent_of, x.dtype), x,
+                       precision=jax.lax.Precision.HIGHEST)
+  d = layout.coordinates
+  bones = jnp.concatenate([x[..., :d] - parents[..., :d],
+                           jnp.minimum(x[..., d:], parents[..., d:])], axis=-1)
   return jnp.concatenate([x, bones], axis=-1)
 
 

@@ -60,6 +60,9 @@ BUILDABLE = {
     'nw_ucla': ('xview',),
     'synthetic': ('xsub',),
 }
+# Datasets built from a 2D annotation pickle (`--dataset=pose2d`): any name
+# with this prefix; their protocols are the pickle's train/test split pairs.
+FROM_PICKLE_PREFIX = 'pose2d_'
 # Files TFDS needs beside the shards of a prepared dataset version.
 _METADATA_FILES = ('dataset_info.json', 'features.json')
 # What a damaged dataset_info.json / features.json raises while TFDS loads it.
@@ -72,12 +75,22 @@ def _data_dir(data) -> str:
           or os.path.expanduser('~/tensorflow_datasets'))
 
 
+def _build_command(data, *options: str) -> str:
+  """`python -m data_prep.build ...` that builds data.dataset."""
+  if data.dataset == 'synthetic':
+    dataset = '--dataset=synthetic'
+  elif data.dataset.startswith(FROM_PICKLE_PREFIX):
+    dataset = f'--dataset=pose2d --manual_dir=FILE.pkl --name={data.dataset}'
+  else:
+    dataset = f'--dataset={data.dataset} --manual_dir=RAW_DIR'
+  return ' '.join(('python -m data_prep.build', dataset, *options,
+                   f'--data_dir={_data_dir(data)}'))
+
+
 def _rebuild(data, version_dir) -> str:
   """The clause that says how to rebuild a damaged protocol."""
-  manual = '' if data.dataset == 'synthetic' else ' --manual_dir=RAW_DIR'
-  return (f'delete {version_dir} and rebuild it with `python -m '
-          f'data_prep.build --dataset={data.dataset}{manual} '
-          f'--protocols={data.split} --data_dir={_data_dir(data)}`')
+  return (f'delete {version_dir} and rebuild it with '
+          f'`{_build_command(data, f"--protocols={data.split}")}`')
 
 
 def _version_dirs(data) -> list[pathlib.Path]:
@@ -115,11 +128,13 @@ def _damaged_metadata(data, error=None) -> str | None:
 
 def _not_buildable(data) -> str | None:
   """The error for a dataset or protocol data_prep.build does not know."""
+  if data.dataset.startswith(FROM_PICKLE_PREFIX):
+    return None  # the pickle decides the protocols
   if data.dataset not in BUILDABLE:
     return (f'data.dataset={data.dataset!r} has no shards in data_dir '
             f'{_data_dir(data)} and `python -m data_prep.build` builds only '
-            f'{", ".join(sorted(BUILDABLE))}; set data.dataset to one of '
-            'them.')
+            f'{", ".join(sorted(BUILDABLE))} and {FROM_PICKLE_PREFIX}* (from '
+            'a 2D annotation pickle); set data.dataset to one of them.')
   if data.split not in BUILDABLE[data.dataset]:
     return (f'data.split={data.split!r} is not a protocol of '
             f'{data.dataset}: `python -m data_prep.build` builds '
@@ -153,11 +168,9 @@ def open_source(data, split: str):
     message = _damaged_metadata(data) or _not_buildable(data)
     if message:
       raise errors.UserError(message)
-    manual = '' if data.dataset == 'synthetic' else ' --manual_dir=RAW_DIR'
     raise errors.UserError(
         f'No {split!r} shards of dataset {name} in data_dir '
-        f'{_data_dir(data)}; build them with `python -m data_prep.build '
-        f'--dataset={data.dataset}{manual} --data_dir={_data_dir(data)}`.')
+        f'{_data_dir(data)}; build them with `{_build_command(data)}`.')
   source = builder.as_data_source(
       split, deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES)
   return CheckedSource(source, data, split, builder.data_dir)

@@ -3,6 +3,11 @@
 Every other module (graph partition, bones, left/right drop, preprocessing) reads
 its joint facts from here, so a new layout is one entry in `LAYOUTS`.
 Indices are 0-based.
+
+Every layout's joints have 3 channels. Kinect layouts hold x, y, z (metres);
+`coco17`, the keypoints of 2D pose estimators, holds x, y and the detector's
+confidence score: `coordinates` says how many channels are spatial, and the
+augmentations move only those (docs/design.md, "2D skeletons").
 """
 import dataclasses
 
@@ -15,14 +20,18 @@ class Layout:
   edges: tuple[tuple[int, int], ...]
   # Root of the spatial partition (ST-GCN's 'center').
   center: int
-  # Joints that make the canonical orientation of preprocessing.
-  hip: int
-  neck: int
-  left_shoulder: int
-  right_shoulder: int
   # Limb joints zeroed by left/right drop (the subject's own left and right).
   left: tuple[int, ...]
   right: tuple[int, ...]
+  # Joints that make the canonical 3D orientation of preprocessing; None in
+  # 2D layouts, which are not rotated.
+  hip: int | None = None
+  neck: int | None = None
+  left_shoulder: int | None = None
+  right_shoulder: int | None = None
+  # Spatial channels (x, y[, z]); the rest of the 3 (coco17: the score) are
+  # per-joint values that are never sheared, filtered or differenced.
+  coordinates: int = 3
 
   @property
   def num_joints(self) -> int:
@@ -91,7 +100,30 @@ KINECT_V1_20 = Layout(
     right=(8, 9, 10, 11, 16, 17, 18, 19),
 )
 
-LAYOUTS = {layout.name: layout for layout in (NTU25, KINECT_V1_20)}
+COCO17 = Layout(
+    name='coco17',
+    joint_names=(
+        'nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear',
+        'left_shoulder', 'right_shoulder', 'left_elbow', 'right_elbow',
+        'left_wrist', 'right_wrist', 'left_hip', 'right_hip',
+        'left_knee', 'right_knee', 'left_ankle', 'right_ankle'),
+    # A tree rooted at the nose: the face on the nose, the shoulders on the
+    # nose (as Kinect shoulders on the neck), each hip on its shoulder (COCO
+    # has no pelvis joint), limbs outwards.
+    edges=(
+        (1, 0), (2, 0), (3, 1), (4, 2), (5, 0), (6, 0), (7, 5), (8, 6),
+        (9, 7), (10, 8), (11, 5), (12, 6), (13, 11), (14, 12), (15, 13),
+        (16, 14)),
+    # The nose is COCO-17's only joint on the body's midline, so the only
+    # centre under which the partition is left/right symmetric; it is also
+    # the joint nearest to Kinect's centre (the neck).
+    center=0,
+    left=(5, 7, 9, 11, 13, 15),
+    right=(6, 8, 10, 12, 14, 16),
+    coordinates=2,
+)
+
+LAYOUTS = {layout.name: layout for layout in (NTU25, KINECT_V1_20, COCO17)}
 
 
 def get_layout(name: str) -> Layout:

@@ -20,6 +20,11 @@ never a mirror, so left and right limbs keep their meaning.
 The main body is the first person present in the first non-empty frame
 (readers put the most active body first). Joints of absent persons (a person
 all-zero in a frame) stay exactly zero.
+
+2D keypoints of pose estimators (`normalise_2d`, layout coco17) are not
+rotated: the camera's image plane is their frame. Pixels are centred on the
+image and scaled by half its longer side, the detector's score becomes the
+third channel, and a joint with score 0 is missing (all three channels 0).
 """
 import numpy as np
 
@@ -66,6 +71,8 @@ def preprocess_sequence(skeleton: np.ndarray,
   coordinate, or a shape that does not match `layout`.
   """
   skeleton = np.asarray(skeleton)
+  if layout.coordinates != 3:
+    raise ValueError(f'layout {layout.name!r} is 2D; use normalise_2d')
   if skeleton.ndim != 4 or skeleton.shape[2:] != (layout.num_joints, 3):
     raise ValueError(
         f'expected a skeleton of shape (T, M, {layout.num_joints}, 3) for '
@@ -99,3 +106,23 @@ def canonical_or_skip(skeleton: np.ndarray, layout: skeletons.Layout,
         problems.TOO_FEW_FRAMES,
         f'{len(out)} non-empty frames, fewer than {min_frames}')
   return out
+
+
+def normalise_2d(keypoint: np.ndarray, score: np.ndarray,
+                 img_shape: tuple[int, int]) -> np.ndarray:
+  """(M, T, V, 2) pixels, (M, T, V) scores -> (T', M, V, 3) x, y, score.
+
+  x = (column - w/2) / s, y = (h/2 - row) / s with s = max(h, w) / 2: the
+  image centre is the origin, the longer side spans [-1, 1], both axes share
+  one scale (aspect kept) and y points up, as in the 3D layouts. A score <= 0
+  marks a missing joint: all its channels are 0, so a person without any
+  detected joint is absent (all-zero), and frames without any detected joint
+  are dropped, as `preprocess_sequence` drops empty frames. T' may be 0.
+  """
+  h, w = img_shape
+  scale = max(h, w) / 2
+  x = (keypoint[..., 0] - w / 2) / scale
+  y = (h / 2 - keypoint[..., 1]) / scale
+  out = np.stack([x, y, score], axis=-1).transpose(1, 0, 2, 3)
+  out[out[..., 2] <= 0] = 0.0
+  return out[present_mask(out).any(axis=1)].astype(np.float32)

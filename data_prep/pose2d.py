@@ -1,0 +1,205 @@
+"""2D skeleton annotation pickles of mmaction2 / PYSKL (COCO-17 keypoints).
+
+One pickle holds a dict:
+  'split': {split name: [frame_dir, ...]}, e.g. xsub_train, xsub_val;
+  'annotations': [record, ...], one per video, each a dict with
+    'frame_dir' (str, the id), 'label' (int, 0-based),
+    'keypoint' (M, T, V, 2) float pixels, 'keypoint_score' (M, T, V),
+    'total_frames' (T), 'img_shape' (h, w) and optionally 'original_shape'.
+M may be 0 (nobody detected). This is the format of the public HRNet 2D
+releases of NTU-60/120, FineGYM, UCF101 and HMDB51 (PYSKL's data README).
+Kinetics-400's release keeps its keypoints in separate files and is not read.
+
+Split names pair into protocols (one TFDS config each, `split_pairs`):
+`P_train` with `P_val` or `P_test` -> P; `trainN` with `testN` -> splitN;
+`train` with `val` or `test` -> default.
+
+A file that breaks the format (not a pickle, keys missing, no record of
+COCO-17 2D keypoints, a split naming an unknown id) is a `MalformedFile`
+naming the file. A record that cannot become an example is skipped and
+counted: no person, NaN, shape mismatch, label out of range.
+"""
+import collections
+import dataclasses
+import pathlib
+import pickle
+import re
+
+import numpy as np
+
+from byol_skeleton.data import skeletons
+from byol_skeleton.data.raw import preprocess
+from data_prep import ntu
+from data_prep import report
+
+LAYOUT = skeletons.get_layout('coco17')
+# As NTU: the two most confident persons; more are dropped (counted).
+NUM_PERSONS = 2
+DROP_SURPLUS = f'surplus: beyond the {NUM_PERSONS} most confident persons'
+RECORD_KEYS = ('frame_dir', 'label', 'keypoint', 'keypoint_score',
+               'total_frames', 'img_shape')
+_KEYPOINT_SHAPE = (LAYOUT.num_joints, 2)
+_PAIRS = (
+    (re.compile(r'(.+)_train'), ('{}_val', '{}_test'), '{}'),
+    (re.compile(r'train(\d+)'), ('test{}', 'val{}'), 'split{}'),
+    (re.compile(r'train()'), ('val', 'test'), 'default'),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Annotations:
+  """A read pickle: records by frame_dir, in file order, and its splits."""
+  records: dict[str, dict]
+  split: dict[str, list[str]]
+  # frame_dirs of records after the first with the same id (not read).
+  duplicates: list[str]
+
+
+def read_pickle(path) -> Annotations:
+  """Reads and checks one annotation pickle; MalformedFile names the fault.
+
+  Only open pickles you trust: unpickling runs code the file names.
+  """
+  try:
+    with open(path, 'rb') as f:
+      content = pickle.load(f)
+  except (pickle.UnpicklingError, EOFError, ValueError, TypeError,
+          AttributeError, ImportError, IndexError) as e:
+    raise report.MalformedFile(
+        path, None, f'not a pickle of 2D skeleton annotations ({e!r})')
+  if not isinstance(content, dict) or not {'split', 'annotations'} <= set(
+      content):
+    found = sorted(content) if isinstance(content, dict) else type(
+        content).__name__
+    raise report.MalformedFile(
+        path, None, 'expected a dict with keys "split" and "annotations" '
+        f'(mmaction2 / PYSKL format), got {found}')
+  split, annotations = content['split'], content['annotations']
+  if not isinstance(split, dict) or not isinstance(annotations, list):
+    raise report.MalformedFile(
+        path, None, 'expected "split" a dict of lists of frame_dir and '
+        '"annotations" a list of dicts')
+  records, duplicates = {}, []
+  for i, record in enumerate(annotations):
+    missing = [k for k in RECORD_KEYS
+               if not isinstance(record, dict) or k not in record]
+    if missing:
+      raise report.MalformedFile(
+          path, None, f'annotation {i} lacks {missing}; every annotation '
+          f'needs {list(RECORD_KEYS)}')
+    frame_dir = str(record['frame_dir'])
+    if frame_dir in records:
+      duplicates.append(frame_dir)
+    else:
+      records[frame_dir] = record
+  shapes = {np.shape(r['keypoint'])[2:] for r in records.values()}
+  if records and _KEYPOINT_SHAPE not in shapes:
+    raise report.MalformedFile(
+        path, None, 'expected "keypoint" of shape (M, T, '
+        f'{_KEYPOINT_SHAPE[0]}, {_KEYPOINT_SHAPE[1]}) (COCO-17, 2D pixels) in '
+        f'some annotation, found only (M, T, *{sorted(shapes)})')
+  for name, ids in split.items():
+    unknown = [i for i in ids if str(i) not in records]
+    if unknown:
+      raise report.MalformedFile(
+          path, None, f'split {name!r} names {len(unknown)} frame_dir '
+          f'without annotation, e.g. {unknown[:3]}')
+  return Annotations(records, {k: [str(i) for i in v]
+                               for k, v in split.items()}, duplicates)
+
+
+def default_name(pickle_path) -> str:
+  """The dataset name of a pickle: pose2d_ + its stem in snake_case."""
+  stem = re.sub(r'[^a-z0-9]+', '_', pathlib.Path(pickle_path).stem.lower())
+  return 'pose2d_' + stem.strip('_')
+
+
+def split_pairs(names) -> dict[str, tuple[str, str]]:
+  """{protocol: (train split, test split)} of the split names that pair."""
+  pairs = {}
+  for name in sorted(names):
+    for train, tests, protocol in _PAIRS:
+      match = train.fullmatch(name)
+      if not match:
+        continue
+      found = [t.format(*match.groups()) for t in tests]
+      found = [t for t in found if t in names]
+      if found:
+        pairs.setdefault(protocol.format(*match.groups()), (name, found[0]))
+      break
+  return pairs
+
+
+def num_classes(annotations: Annotations) -> int:
+  """1 + the largest integer label: the class count the pickle implies."""
+  labels = [r['label'] for r in annotations.records.values()
+            if _is_label(r['label'])]
+  return 1 + max(labels, default=0)
+
+
+def _is_label(label) -> bool:
+  # bool is an int subclass: True would pass as class 1.
+  return isinstance(label, (int, np.integer)) and not isinstance(
+      label, (bool, np.bool_)) and label >= 0
+
+
+def _ids(frame_dir: str) -> dict:
+  """Subject, view, setup and sequence key: NTU's when the name is NTU's."""
+  try:
+    name = ntu.parse_name(frame_dir)
+  except ValueError:  # one view per sequence
+    return dict(subject=0, view=1, setup=0, sequence_key=frame_dir)
+  return dict(subject=name.performer, view=name.camera, setup=name.setup,
+              sequence_key=name.sequence_key)
+
+
+def _checked_arrays(record, classes: int):
+  """(keypoint, score, img_shape) of a record; SkipSample when unusable."""
+  label = record['label']
+  if not _is_label(label) or label >= classes:
+    raise report.SkipSample(
+        report.LABEL_OUT_OF_RANGE,
+        f'label {label!r} is not an integer in 0..{classes - 1}')
+  try:
+    keypoint = np.asarray(record['keypoint'], np.float64)
+    score = np.asarray(record['keypoint_score'], np.float64)
+    h, w = (float(v) for v in record['img_shape'])
+    frames = int(record['total_frames'])
+  except (TypeError, ValueError) as e:
+    raise report.SkipSample(report.SHAPE_MISMATCH, f'unreadable arrays: {e}')
+  if (keypoint.ndim != 4 or keypoint.shape[1:] != (frames, *_KEYPOINT_SHAPE)
+      or score.shape != keypoint.shape[:3] or not (h > 0 and w > 0)):
+    raise report.SkipSample(
+        report.SHAPE_MISMATCH,
+        f'keypoint {keypoint.shape}, keypoint_score {score.shape}, '
+        f'img_shape {record["img_shape"]}; expected (M, {frames}, '
+        f'{_KEYPOINT_SHAPE[0]}, 2), (M, {frames}, {_KEYPOINT_SHAPE[0]}) and '
+        '(h, w) > 0 for total_frames ' + str(frames))
+  if not (np.isfinite(keypoint).all() and np.isfinite(score).all()):
+    raise report.SkipSample(report.NON_FINITE,
+                            'NaN or infinite keypoint or score')
+  return keypoint, score, (h, w)
+
+
+def load_example(named_record: tuple[str, dict],
+                 classes: int) -> report.Loaded:
+  """One record -> one example of the two most confident persons."""
+  frame_dir, record = named_record
+  keypoint, score, img_shape = _checked_arrays(record, classes)
+  # Most confident first: readers put the main body in slot 0.
+  order = np.argsort(-np.clip(score, 0, None).sum(axis=(1, 2)), kind='stable')
+  kept = order[:NUM_PERSONS]
+  skeleton = preprocess.normalise_2d(keypoint[kept], score[kept], img_shape)
+  if not len(skeleton):
+    raise report.SkipSample(report.NO_PERSON,
+                            f'no joint with a score > 0 in {len(score)} '
+                            'persons')
+  padded = np.zeros((len(skeleton), NUM_PERSONS, *skeleton.shape[2:]),
+                    np.float32)
+  padded[:, :skeleton.shape[1]] = skeleton
+  dropped = len(order) - len(kept)
+  return report.Loaded(
+      examples=[(frame_dir, dict(skeleton=padded, label=int(record['label']),
+                                 sample_name=frame_dir, **_ids(frame_dir)))],
+      dropped_bodies=collections.Counter(
+          {DROP_SURPLUS: dropped} if dropped else {}))

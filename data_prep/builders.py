@@ -439,6 +439,11 @@ or one written by `python -m data_prep.synthetic_pose2d`) as --manual_dir.
     del dl_manager
     return pathlib.Path(self.PICKLE)
 
+  def _class_label(self):
+    if self.CLASS_NAMES:
+      return super()._class_label()
+    return tfds.features.ClassLabel(num_classes=self.NUM_CLASSES)
+
   def _load_fn(self):
     return functools.partial(pose2d.load_example, classes=self.NUM_CLASSES)
 
@@ -490,6 +495,7 @@ def pose2d_builder(pickle_path, name: str | None = None,
              for protocol, (train, test) in pairs.items()]
   return type('Pose2dPickle', (Pose2d,), dict(
       name=name, __doc__=f'2D COCO-17 skeletons of {pickle_path}.',
-      BUILDER_CONFIGS=configs, NUM_CLASSES=num_classes, PICKLE=str(
-          pickle_path), ANNOTATIONS=annotations, PAIRS=pairs),
+      BUILDER_CONFIGS=configs, NUM_CLASSES=num_classes,
+      CLASS_NAMES=pose2d.class_names(annotations, num_classes),
+      PICKLE=str(pickle_path), ANNOTATIONS=annotations, PAIRS=pairs),
               skip_registration=True)

@@ -137,6 +137,21 @@ def num_classes(annotations: Annotations) -> int:
   return 1 + max(labels, default=0)
 
 
+def class_names(annotations: Annotations, classes: int):
+  """NTU's action names where the pickle is an NTU release (60 or 120
+  classes, every id NTU's SsssCcccPpppRrrrAaaa with label = action - 1, as
+  PYSKL's); None elsewhere: the pickle format carries no names."""
+  if classes not in (60, 120) or not annotations.records:
+    return None
+  for frame_dir, record in annotations.records.items():
+    try:
+      if ntu.parse_name(frame_dir).action - 1 != record['label']:
+        return None
+    except ValueError:
+      return None
+  return tuple(ntu.ACTION_NAMES[:classes])
+
+
 def _is_label(label) -> bool:
   # bool is an int subclass: True would pass as class 1.
   return isinstance(label, (int, np.integer)) and not isinstance(

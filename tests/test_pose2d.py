@@ -293,3 +293,16 @@ def test_synthetic_pickle_builds_pretrains_and_evaluates(tmp_path):
   # Every view of the pickle's xsub split: 7 and 3 subjects of 10 x 10 x 3.
   assert (results['train_examples'], results['num_examples']) == (210, 90)
   assert 0 <= results['top1'] <= results['top5'] <= 1
+
+
+def test_ntu_releases_get_ntus_action_names():
+  records = {f'S001C001P001R001A{a:03d}': {'label': a - 1} for a in (1, 60)}
+  annotations = pose2d.Annotations(records, {}, [])
+  names = pose2d.class_names(annotations, 60)
+  assert names[0] == 'drink water' and len(names) == 60
+  assert pose2d.class_names(annotations, 10) is None  # not an NTU release
+  records['S001C001P001R001A002'] = {'label': 5}  # labels not NTU's actions
+  assert pose2d.class_names(annotations, 60) is None
+  annotations = pose2d.Annotations({'v_ApplyEyeMakeup_g01_c01': {'label': 0}},
+                                   {}, [])
+  assert pose2d.class_names(annotations, 60) is None

@@ -60,13 +60,18 @@ def predict(predict_fn, variables, batches: Iterable[dict], mesh,
   return np.concatenate(outputs), np.concatenate(labels)
 
 
-def topk_accuracy(scores, labels, k: int) -> float:
-  """Fraction of examples whose label is among the k highest scores.
+def top_classes(scores, k: int) -> np.ndarray:
+  """(N, k) class indices of the k highest scores, highest first.
 
   Ties rank the lower class index first (as argmax), so a constant output
   scores chance, not 100%.
   """
-  top = np.argsort(-np.asarray(scores), axis=1, kind='stable')[:, :k]
+  return np.argsort(-np.asarray(scores), axis=1, kind='stable')[:, :k]
+
+
+def topk_accuracy(scores, labels, k: int) -> float:
+  """Fraction of examples whose label is among the k highest scores."""
+  top = top_classes(scores, k)
   return float(np.mean(np.any(top == np.asarray(labels)[:, None], axis=1)))
 
 

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 from byol_skeleton import errors
 from byol_skeleton.data import skeletons
 from byol_skeleton.model import heads
+from byol_skeleton.model import layers
 from byol_skeleton.model import stgcn
 
 
@@ -27,22 +28,23 @@ def encoder_kwargs(config, width: float | None = None) -> dict:
 
 
 def check_bn_groups(config, per_device_batch: int, field: str):
-  """A training batch's BN groups: an error unless whole groups fit a device;
-  a warning where one group is capped at a device's smaller batch."""
+  """A training batch's BN groups (layers.num_groups): an error unless whole
+  groups fit a device; a warning where one group is capped at a device's
+  smaller batch."""
   group = config.model.bn_group_size
-  if not group or per_device_batch == group:
-    return
-  if per_device_batch < group:
+  if group > per_device_batch:
     logging.warning(
         'model.bn_group_size=%d is more than the %d sequences each device gets '
         "from %s: BN normalises over each device's %d.", group,
         per_device_batch, field, per_device_batch)
-  elif per_device_batch % group:
+  try:
+    layers.num_groups(per_device_batch, group)
+  except ValueError as e:
     raise errors.UserError(
         f"{field} gives each device {per_device_batch} sequences, which do not "
         f'split into BN groups of model.bn_group_size={group}; choose a batch '
         f'whose per-device share is a multiple of {group}, or another group '
-        'size (0: each device\'s whole batch).')
+        'size (0: each device\'s whole batch).') from e
 
 
 def encoder(config, width: float | None = None) -> stgcn.STGCN:

@@ -34,14 +34,12 @@ TOP_K = 5
 
 
 def top_k(logits, k: int):
-  """(indices (N, k), probabilities (N, k)): the k most probable classes.
-
-  Ties rank the lower class index first, as argmax.
-  """
+  """(indices (N, k), probabilities (N, k)): the k most probable classes,
+  ranked as inference.top_classes ranks scores."""
   logits = np.asarray(logits, np.float64)
   p = np.exp(logits - logits.max(axis=1, keepdims=True))
   p /= p.sum(axis=1, keepdims=True)
-  indices = np.argsort(-p, axis=1, kind='stable')[:, :k]
+  indices = inference.top_classes(p, k)
   return indices, np.take_along_axis(p, indices, axis=1)
 
 

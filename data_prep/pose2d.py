@@ -22,23 +22,18 @@ counted: no person, NaN, shape mismatch, label out of range.
 import collections
 import dataclasses
 import pathlib
-import pickle
 import re
 
 import numpy as np
 
-from byol_skeleton.data import skeletons
-from byol_skeleton.data.raw import preprocess
+from byol_skeleton.data.raw import pose2d as raw_pose2d
 from data_prep import ntu
 from data_prep import report
 
-LAYOUT = skeletons.get_layout('coco17')
-# As NTU: the two most confident persons; more are dropped (counted).
-NUM_PERSONS = 2
+LAYOUT = raw_pose2d.LAYOUT
+NUM_PERSONS = raw_pose2d.NUM_PERSONS
 DROP_SURPLUS = f'surplus: beyond the {NUM_PERSONS} most confident persons'
-RECORD_KEYS = ('frame_dir', 'label', 'keypoint', 'keypoint_score',
-               'total_frames', 'img_shape')
-_KEYPOINT_SHAPE = (LAYOUT.num_joints, 2)
+RECORD_KEYS = ('frame_dir', 'label', 'total_frames', *raw_pose2d.KEYPOINT_KEYS)
 _PAIRS = (
     (re.compile(r'(.+)_train'), ('{}_val', '{}_test'), '{}'),
     (re.compile(r'train(\d+)'), ('test{}', 'val{}'), 'split{}'),
@@ -60,13 +55,7 @@ def read_pickle(path) -> Annotations:
 
   Only open pickles you trust: unpickling runs code the file names.
   """
-  try:
-    with open(path, 'rb') as f:
-      content = pickle.load(f)
-  except (pickle.UnpicklingError, EOFError, ValueError, TypeError,
-          AttributeError, ImportError, IndexError) as e:
-    raise report.MalformedFile(
-        path, None, f'not a pickle of 2D skeleton annotations ({e!r})')
+  content = raw_pose2d.unpickle(path)
   if not isinstance(content, dict) or not {'split', 'annotations'} <= set(
       content):
     found = sorted(content) if isinstance(content, dict) else type(
@@ -93,10 +82,10 @@ def read_pickle(path) -> Annotations:
     else:
       records[frame_dir] = record
   shapes = {np.shape(r['keypoint'])[2:] for r in records.values()}
-  if records and _KEYPOINT_SHAPE not in shapes:
+  if records and (LAYOUT.num_joints, 2) not in shapes:
     raise report.MalformedFile(
         path, None, 'expected "keypoint" of shape (M, T, '
-        f'{_KEYPOINT_SHAPE[0]}, {_KEYPOINT_SHAPE[1]}) (COCO-17, 2D pixels) in '
+        f'{LAYOUT.num_joints}, 2) (COCO-17, 2D pixels) in '
         f'some annotation, found only (M, T, *{sorted(shapes)})')
   for name, ids in split.items():
     unknown = [i for i in ids if str(i) not in records]
@@ -168,53 +157,18 @@ def _ids(frame_dir: str) -> dict:
               sequence_key=name.sequence_key)
 
 
-def _checked_arrays(record, classes: int):
-  """(keypoint, score, img_shape) of a record; SkipSample when unusable."""
+def load_example(named_record: tuple[str, dict],
+                 classes: int) -> report.Loaded:
+  """One record -> one example of the two most confident persons."""
+  frame_dir, record = named_record
   label = record['label']
   if not _is_label(label) or label >= classes:
     raise report.SkipSample(
         report.LABEL_OUT_OF_RANGE,
         f'label {label!r} is not an integer in 0..{classes - 1}')
-  try:
-    keypoint = np.asarray(record['keypoint'], np.float64)
-    score = np.asarray(record['keypoint_score'], np.float64)
-    h, w = (float(v) for v in record['img_shape'])
-    frames = int(record['total_frames'])
-  except (TypeError, ValueError) as e:
-    raise report.SkipSample(report.SHAPE_MISMATCH, f'unreadable arrays: {e}')
-  if (keypoint.ndim != 4 or keypoint.shape[1:] != (frames, *_KEYPOINT_SHAPE)
-      or score.shape != keypoint.shape[:3] or not (h > 0 and w > 0)):
-    raise report.SkipSample(
-        report.SHAPE_MISMATCH,
-        f'keypoint {keypoint.shape}, keypoint_score {score.shape}, '
-        f'img_shape {record["img_shape"]}; expected (M, {frames}, '
-        f'{_KEYPOINT_SHAPE[0]}, 2), (M, {frames}, {_KEYPOINT_SHAPE[0]}) and '
-        '(h, w) > 0 for total_frames ' + str(frames))
-  if not (np.isfinite(keypoint).all() and np.isfinite(score).all()):
-    raise report.SkipSample(report.NON_FINITE,
-                            'NaN or infinite keypoint or score')
-  return keypoint, score, (h, w)
-
-
-def load_example(named_record: tuple[str, dict],
-                 classes: int) -> report.Loaded:
-  """One record -> one example of the two most confident persons."""
-  frame_dir, record = named_record
-  keypoint, score, img_shape = _checked_arrays(record, classes)
-  # Most confident first: readers put the main body in slot 0.
-  order = np.argsort(-np.clip(score, 0, None).sum(axis=(1, 2)), kind='stable')
-  kept = order[:NUM_PERSONS]
-  skeleton = preprocess.normalise_2d(keypoint[kept], score[kept], img_shape)
-  if not len(skeleton):
-    raise report.SkipSample(report.NO_PERSON,
-                            f'no joint with a score > 0 in {len(score)} '
-                            'persons')
-  padded = np.zeros((len(skeleton), NUM_PERSONS, *skeleton.shape[2:]),
-                    np.float32)
-  padded[:, :skeleton.shape[1]] = skeleton
-  dropped = len(order) - len(kept)
+  skeleton, dropped = raw_pose2d.skeleton(record)
   return report.Loaded(
-      examples=[(frame_dir, dict(skeleton=padded, label=int(record['label']),
+      examples=[(frame_dir, dict(skeleton=skeleton, label=int(label),
                                  sample_name=frame_dir, **_ids(frame_dir)))],
       dropped_bodies=collections.Counter(
           {DROP_SURPLUS: dropped} if dropped else {}))

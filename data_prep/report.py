@@ -25,6 +25,9 @@ UNREADABLE = problems.UNREADABLE
 NO_BODY = problems.NO_BODY
 ONLY_NOISE = problems.ONLY_NOISE
 TOO_FEW_FRAMES = problems.TOO_FEW_FRAMES
+NO_PERSON = problems.NO_PERSON
+NON_FINITE = problems.NON_FINITE
+SHAPE_MISMATCH = problems.SHAPE_MISMATCH
 # The builders' own skip reasons: the report's other keys.
 MISSING_LIST = 'in the missing-skeleton list'
 NOT_IN_DATASET = 'not part of this dataset'
@@ -32,9 +35,6 @@ NOT_IN_SPLIT = 'in neither split'
 BAD_NAME = 'unrecognised file name'
 DUPLICATE = 'duplicate sample'
 # Records of 2D annotation pickles (data_prep/pose2d.py).
-NO_PERSON = 'no person detected'
-NON_FINITE = 'NaN or infinite keypoint'
-SHAPE_MISMATCH = 'shape mismatch'
 LABEL_OUT_OF_RANGE = 'label out of range'
 
 # How many skipped names per reason the report prints; `write_skipped` has all.

@@ -123,7 +123,7 @@ def forward_kinematics(angles: dict, bones: dict, num_frames: int) -> np.ndarray
   get = lambda k, d=0.0: np.broadcast_to(angles.get(k, d), (t,)).astype(float)
   b = bones
   x = np.zeros((t, LAYOUT.num_joints, 3))
-  up, fwd = np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.3, 1.0])
+  fwd = np.array([0.0, 0.3, 1.0])
   # Upper body in the torso frame; bent by 'pitch' about the spine base below.
   x[:, _JOINT['spine_mid'], 1] = b['spine1']
   x[:, _JOINT['spine_shoulder'], 1] = b['spine1'] + b['spine2']

@@ -11,7 +11,9 @@ import tensorflow_datasets as tfds
 
 import pretrain_harness as harness
 from byol_skeleton.data import skeletons
+from byol_skeleton.data.raw import pose2d as raw_pose2d
 from byol_skeleton.data.raw import preprocess
+from byol_skeleton.data.raw import problems
 from data_prep import build
 from data_prep import pose2d
 from data_prep import report
@@ -264,6 +266,28 @@ def test_synthetic_coco17_pose_and_projection_hand_values():
       synthetic_pose2d.project(np.array([0.5, 0.2, 2.0])), [697.5, 435.0])
 
 
+def test_records_of_a_video_a_list_and_a_dataset(tmp_path):
+  rng = np.random.default_rng(4)
+  a, b = _record('clip_a', rng), _record('clip_b', rng, persons=3)
+  one = {k: v for k, v in a.items() if k != 'frame_dir'}
+  for content, names in ((one, ['0']), ([a, b], ['clip_a', 'clip_b']),
+                         ({'split': {}, 'annotations': [b]}, ['clip_b'])):
+    path = _write_pickle(tmp_path / 'x.pkl', content)
+    assert [n for n, _ in raw_pose2d.records(path)] == names
+  skeleton, dropped = raw_pose2d.skeleton(b)
+  assert skeleton.shape == (4, 2, 17, 3) and dropped == 1
+  for content, message in (
+      ([], 'a non-empty list of them'), ({'split': {}}, 'annotation 0 lacks'),
+      ([a, {'keypoint': 0}], "annotation 1 lacks .'keypoint_score', "
+       "'img_shape'.")):
+    path = _write_pickle(tmp_path / 'bad.pkl', content)
+    with pytest.raises(problems.MalformedFile, match=message):
+      raw_pose2d.records(path)
+  (tmp_path / 'text.pkl').write_text('not a pickle')
+  with pytest.raises(problems.MalformedFile, match='text.pkl: not a pickle'):
+    raw_pose2d.records(tmp_path / 'text.pkl')
+
+
 # ------------------------------------------------------------- end to end
 
 
@@ -293,6 +317,30 @@ def test_synthetic_pickle_builds_pretrains_and_evaluates(tmp_path):
   # Every view of the pickle's xsub split: 7 and 3 subjects of 10 x 10 x 3.
   assert (results['train_examples'], results['num_examples']) == (210, 90)
   assert 0 <= results['top1'] <= results['top5'] <= 1
+  # predict on the test split's annotations, as a list, and on one video's
+  # annotation as mmaction2's pose extraction writes it (no label, no split).
+  content = raw_pose2d.unpickle(pickle_path)
+  records = {r['frame_dir']: r for r in content['annotations']}
+  val = [records[name] for name in content['split']['xsub_val']]
+  inputs = _write_pickle(tmp_path / 'val.pkl', val)
+  one = {k: v for k, v in val[0].items() if k not in ('label', 'frame_dir')}
+  _write_pickle(tmp_path / 'one_video.pkl', one)
+  out = harness.run(harness.command(
+      workdir, data_dir, '--config.predict.run=linear_eval',
+      f'--config.predict.inputs={inputs},{tmp_path / "one_video.pkl"}',
+      mode='predict', config='configs/pose2d.py:tiny'), devices=1)
+  assert out.returncode == 0, out.stderr[-3000:]
+  rows = [json.loads(line) for line in (workdir / 'predict' /
+                                        'predictions.jsonl').read_text()
+          .splitlines()]
+  assert [r['path'] for r in rows] == [f'{inputs}:{r["frame_dir"]}'
+                                       for r in val] + [
+                                           f'{tmp_path / "one_video.pkl"}:0']
+  assert rows[-1]['indices'] == rows[0]['indices']  # the same video
+  # The builder's and predict's reading agree: linear_eval's top-1 on the
+  # stored examples, up to one example of float ties.
+  top1 = np.mean([r['indices'][0] == v['label'] for r, v in zip(rows, val)])
+  assert abs(top1 - results['top1']) <= 1 / 90 + 1e-9, (top1, results)
 
 
 def test_ntu_releases_get_ntus_action_names():

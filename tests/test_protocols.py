@@ -6,6 +6,7 @@ checkpoint.
 """
 import json
 import pathlib
+import pickle
 import signal
 
 import jax
@@ -610,6 +611,7 @@ def test_predict_skips_broken_recordings_and_names_them(linear_run,
   np.save(folder / 'twenty_joints.npy', np.ones((20, 1, 20, 3), np.float32))
   np.save(folder / 'nobody.npy', np.zeros((20, 2, 25, 3), np.float32))
   (folder / 'notes.md').write_text('not a recording')
+  (folder / 'coco.pkl').write_bytes(pickle.dumps({'keypoint': 0}))
   config = config.copy_and_resolve_references()
   config.predict.inputs = str(folder)
   results = predict.run(config, workdir)
@@ -621,7 +623,9 @@ def test_predict_skips_broken_recordings_and_names_them(linear_run,
                           'line of frame 1, got end of file'),
       'twenty_joints.npy': ('wrong joint count', "20 joints, but the "
                             "config's layout 'ntu25' has 25"),
-      'nobody.npy': ('no body in any frame', 'no body in any frame')}
+      'nobody.npy': ('no body in any frame', 'no body in any frame'),
+      'coco.pkl': ('wrong joint count', "a .pkl file holds 'coco17' "
+                   "keypoints, but the config's layout is 'ntu25'")}
   rows = (workdir / 'predict' / 'predictions.jsonl').read_text().splitlines()
   assert [json.loads(r)['path'] for r in rows] == sorted(good.values())
   # Nothing readable: one error naming the files and why.

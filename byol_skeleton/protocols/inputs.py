@@ -1,10 +1,10 @@
 """Recordings given as paths, for --mode=predict and --mode=embed.
 
-`read` reads every recording file the comma-separated paths name
-(data/raw/recording.py: the builders' own reading and preprocessing). A file
-that gives no skeleton (malformed, no body, too short, another joint layout)
-is skipped with its reason, and the others go on; nothing readable at all is
-one UserError.
+`read` reads every recording in the files the comma-separated paths name
+(data/raw/recording.py: the builders' own reading and preprocessing; a 2D
+annotation pickle may hold many). A recording that gives no skeleton
+(malformed file, no body, too short, another joint layout) is skipped with
+its reason, and the others go on; nothing readable at all is one UserError.
 """
 import dataclasses
 
@@ -63,14 +63,19 @@ def read(config, field: str, value: str) -> Recordings:
   read_paths, read_skeletons, skipped = [], [], []
   for path in tqdm.tqdm(files, desc='read', unit=' files', leave=False):
     try:
-      read_skeletons.append(recording.read(path, layout))
-      read_paths.append(str(path))
-    except problems.SkipSample as e:
-      skipped.append(Skipped(str(path), e.reason, str(e)))
+      named = recording.read_file(path, layout)
     except problems.MalformedFile as e:
       skipped.append(Skipped(str(path), problems.UNREADABLE, e.detail))
+      continue
     except recording.READ_ERRORS as e:
       skipped.append(Skipped(str(path), problems.UNREADABLE, str(e)))
+      continue
+    for name, skeleton in named:
+      if isinstance(skeleton, problems.SkipSample):
+        skipped.append(Skipped(name, skeleton.reason, str(skeleton)))
+      else:
+        read_paths.append(name)
+        read_skeletons.append(skeleton)
   for s in skipped:
     logging.warning('Skipped %s (%s): %s', s.path, s.reason, s.message)
   if not read_skeletons:
@@ -79,7 +84,7 @@ def read(config, field: str, value: str) -> Recordings:
     more = (f'; and {len(skipped) - _SHOWN} more' if len(skipped) > _SHOWN
             else '')
     raise errors.UserError(
-        f'{field}: none of the {len(files)} recordings could be read '
+        f'{field}: none of the {len(skipped)} recordings could be read '
         f'({shown}{more}).')
   return Recordings(read_paths, read_skeletons, skipped)
 

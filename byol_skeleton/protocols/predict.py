@@ -6,8 +6,10 @@ predict.run names a classifier run under the workdir as eval.run does
 latest). The config must describe the run, as for --mode=evaluate.
 
 predict.inputs: recording files or folders, comma-separated: NTU
-`.skeleton`, NW-UCLA `.json`, PKU-MMD II `.txt`, or `.npy` / `.npz` arrays
-(T, M, V, 3) in the config's joint layout (data/raw/recording.py). They are
+`.skeleton`, NW-UCLA `.json`, PKU-MMD II `.txt`, `.npy` / `.npz` arrays
+(T, M, V, 3) in the config's joint layout, or `.pkl` 2D COCO-17 keypoint
+annotations of a pose estimator (mmaction2 / PYSKL; one row per annotation,
+named PATH:frame_dir) (data/raw/recording.py). They are
 read and preprocessed by the builders' own code and seen through
 evaluation's test-time view. A file that gives no skeleton is skipped with
 its reason and the others are predicted.

@@ -11,6 +11,10 @@ NO_BODY = 'no body in any frame'
 ONLY_NOISE = 'only noise bodies'
 TOO_FEW_FRAMES = 'too few frames'
 WRONG_JOINTS = 'wrong joint count'
+# Records of 2D annotation pickles (raw/pose2d.py).
+NO_PERSON = 'no person detected'
+NON_FINITE = 'NaN or infinite keypoint'
+SHAPE_MISMATCH = 'shape mismatch'
 
 
 class MalformedFile(ValueError):

@@ -8,7 +8,13 @@ and an absent person all zeros. Each goes through its builder's reading,
 body selection and minimum length, then the builders' `canonical_or_skip`
 (centring and rotation; on an array that is already canonical these change
 nothing beyond rounding).
+
+A `.pkl` holds 2D COCO-17 keypoints of a pose estimator in the mmaction2 /
+PYSKL format (raw/pose2d.py): one video's annotation, a list of them or a
+whole dataset, each read as the pose2d builder reads it. `read_file` gives
+every recording of any of these files.
 """
+import functools
 import pathlib
 import zipfile
 
@@ -17,11 +23,12 @@ import numpy as np
 from byol_skeleton.data import skeletons
 from byol_skeleton.data.raw import ntu
 from byol_skeleton.data.raw import nw_ucla
+from byol_skeleton.data.raw import pose2d
 from byol_skeleton.data.raw import pku_mmd
 from byol_skeleton.data.raw import preprocess
 from byol_skeleton.data.raw import problems
 
-SUFFIXES = ('.skeleton', '.json', '.txt', '.npy', '.npz')
+SUFFIXES = ('.skeleton', '.json', '.txt', '.npy', '.npz', '.pkl')
 # What reading a damaged file raises, besides problems.MalformedFile (a
 # ValueError): bad text or arrays (ValueError), I/O, truncated .npy / .npz.
 READ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile)
@@ -85,6 +92,31 @@ def read(path, layout: skeletons.Layout) -> np.ndarray:
         f'{file_layout.num_joints} joints ({file_layout.name!r}), but the '
         f"config's layout {layout.name!r} has {layout.num_joints}")
   return preprocess.canonical_or_skip(skeleton, layout, min_frames)
+
+
+def read_file(path, layout: skeletons.Layout) -> list[tuple[str, object]]:
+  """(name, canonical skeleton or the SkipSample saying why there is none)
+  of each recording in one file: the file itself, or `PATH:frame_dir` for
+  each annotation of a pickle. Raises one of READ_ERRORS when the file as a
+  whole cannot be read.
+  """
+  path = pathlib.Path(path)
+  if path.suffix != '.pkl':
+    named = [(str(path), functools.partial(read, path, layout))]
+  elif layout.name != pose2d.LAYOUT.name:
+    return [(str(path), problems.SkipSample(
+        problems.WRONG_JOINTS, f'a .pkl file holds {pose2d.LAYOUT.name!r} '
+        f"keypoints, but the config's layout is {layout.name!r}"))]
+  else:
+    named = [(f'{path}:{name}', lambda r=record: pose2d.skeleton(r)[0])
+             for name, record in pose2d.records(path)]
+  recordings = []
+  for name, load in named:
+    try:
+      recordings.append((name, load()))
+    except problems.SkipSample as e:
+      recordings.append((name, e))
+  return recordings
 
 
 def list_files(paths) -> list[pathlib.Path]:

@@ -113,6 +113,9 @@ def get_config():
   c.pretrain.keep_every_steps = 10000  # ours: bookkeeping
   c.pretrain.knn_every_epochs = 0  # ours: bookkeeping; 0 = no kNN monitor
   c.pretrain.steps_override = 0  # ours: >0: this many steps, not epochs
+  # ours: >0: save and end at this step, the schedules unchanged; a later
+  # run with 0 goes on to the end as if never stopped (job time limits).
+  c.pretrain.stop_at_step = 0
 
   c.linear = ml_collections.ConfigDict()
   c.linear.epochs = 100  # §4.3

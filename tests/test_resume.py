@@ -75,6 +75,17 @@ def test_interrupted_run_resumes_bitwise(tmp_path, data_dir, monkeypatch,
   # Every logged step of the resumed run (its log continues the first run's).
   assert _losses(cut) == _losses(tmp_path / 'reference')
 
+  # pretrain.stop_at_step ends a run at that step, saved and logged; the run
+  # that goes on without it ends where the uninterrupted one does.
+  config.pretrain.stop_at_step = STOP_AT
+  stopped = pretrain.run(config, tmp_path / 'stopped')
+  assert stopped['steps'] == STOP_AT and stopped['total_steps'] == STEPS
+  assert harness.committed_steps(tmp_path / 'stopped') == [2, STOP_AT]
+  config.pretrain.stop_at_step = 0
+  finished = pretrain.run(config, tmp_path / 'stopped')
+  assert finished['state_digests'] == reference['state_digests']
+  assert _losses(tmp_path / 'stopped') == _losses(tmp_path / 'reference')
+
   # Restarting from an earlier step sets the later ones aside, cuts the log
   # back to that step and ends where the uninterrupted run does.
   again = pretrain.run(config, cut, checkpoint_step=4)
@@ -114,11 +125,14 @@ def test_interrupted_run_resumes_bitwise(tmp_path, data_dir, monkeypatch,
     harness.restore(cut, config=wider)
 
 
-@pytest.mark.parametrize('fields', [dict(steps_override=-1),
-                                    dict(steps_override=0, epochs=0)])
-def test_invalid_step_counts_are_config_errors(data_dir, tmp_path, fields):
+@pytest.mark.parametrize('fields, message', [
+    (dict(steps_override=-1), 'expected a positive step count'),
+    (dict(steps_override=0, epochs=0), 'expected a positive step count'),
+    (dict(stop_at_step=-2), r'stop_at_step=-2: expected 0 \(run to the end\)')])
+def test_invalid_step_counts_are_config_errors(data_dir, tmp_path, fields,
+                                               message):
   config = harness.tiny_config(data_dir, **fields)
-  with pytest.raises(errors.UserError, match='expected a positive step count'):
+  with pytest.raises(errors.UserError, match=message):
     pretrain.run(config, tmp_path)
   assert not (tmp_path / 'checkpoints').exists()
 

@@ -68,6 +68,10 @@ def run(config, workdir, checkpoint_step=None):
       'pretrain.batch_size')
   data = pipeline.PretrainData(config)
   steps_per_epoch = data.steps_per_epoch
+  if pc.stop_at_step < 0:
+    raise errors.UserError(
+        f'pretrain.stop_at_step={pc.stop_at_step}: expected 0 (run to the '
+        'end) or the step at which to stop.')
   if pc.steps_override < 0 or (pc.steps_override == 0 and pc.epochs <= 0):
     raise errors.UserError(
         f'pretrain.steps_override={pc.steps_override}, pretrain.epochs='
@@ -121,7 +125,7 @@ def run(config, workdir, checkpoint_step=None):
       total_steps=total_steps, log_every=pc.log_every_steps,
       save_every=pc.checkpoint_every_steps, scalars=scalars,
       advice='lower pretrain.base_lr or check the data', monitor=monitor,
-      log=log)
+      log=log, stop_at=pc.stop_at_step)
   records = log.read()
   losses = [r['loss'] for r in records if 'loss' in r]
   results = dict(final_loss=losses[-1] if losses else None, steps=outcome.step,

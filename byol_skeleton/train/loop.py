@@ -128,8 +128,10 @@ def train(state, *, name: str, step_fn, data, mesh, ckpts, config,
           total_steps: int, log_every: int, save_every: int,
           scalars: Callable[[int, dict, float], dict],
           advice: str, monitor: Monitor | None = None,
-          log: metrics.MetricsLog) -> Outcome:
-  """Runs `step_fn` from the state's step to `total_steps`.
+          log: metrics.MetricsLog, stop_at: int = 0) -> Outcome:
+  """Runs `step_fn` from the state's step to `total_steps`, or to `stop_at`
+  when 0 < stop_at < total_steps (saved, logged and monitored there as at
+  the end; the schedules still span `total_steps`).
 
   step_fn(state, device_batch, step) -> (state, metrics): metrics hold 'loss'
   and, optionally, 'finite' (when the parameters are checked too).
@@ -150,6 +152,7 @@ def train(state, *, name: str, step_fn, data, mesh, ckpts, config,
                   disable=not main_process, dynamic_ncols=True)
   postfix = {}
   last_saved = ckpts.latest_step()
+  end = min(stop_at, total_steps) if stop_at > 0 else total_steps
 
   def save():
     nonlocal last_saved
@@ -171,13 +174,13 @@ def train(state, *, name: str, step_fn, data, mesh, ckpts, config,
     run_monitor()  # the initial encoder: the reference the curve must beat
   tic, steps_since, wall = time.perf_counter(), 0, 0.0
   with StopRequest() as request:
-    while step < total_steps:
+    while step < end:
       batch = parallel.to_device(data.next_batch(), mesh)
       state, step_metrics = step_fn(state, batch, step)
       step += 1
       steps_since += 1
-      at_log = step % log_every == 0 or step == total_steps
-      at_save = step % save_every == 0 or step == total_steps
+      at_log = step % log_every == 0 or step == end
+      at_save = step % save_every == 0 or step == end
       if at_log or at_save:
         loss = float(step_metrics['loss'])
         finite = bool(step_metrics.get('finite', math.isfinite(loss)))
@@ -195,7 +198,7 @@ def train(state, *, name: str, step_fn, data, mesh, ckpts, config,
         postfix.update({k: f'{v:.4g}' for k, v in values.items()})
         bar.set_postfix(postfix)
         tic, steps_since = time.perf_counter(), 0
-      if monitor and (step % monitor.every_steps == 0 or step == total_steps):
+      if monitor and (step % monitor.every_steps == 0 or step == end):
         monitor_tic = time.perf_counter()
         run_monitor()
         tic += time.perf_counter() - monitor_tic  # not training time
@@ -203,7 +206,7 @@ def train(state, *, name: str, step_fn, data, mesh, ckpts, config,
         save()
       bar.update(1)
       signum = request.agreed(at_log)
-      if signum and step < total_steps:
+      if signum and step < end:
         if step != last_saved:  # a signal right after a save: nothing new
           save()
         stop(errors.Interrupted(signum, name, step, ckpts.directory))

@@ -70,12 +70,7 @@ def read_pickle(path) -> Annotations:
         '"annotations" a list of dicts')
   records, duplicates = {}, []
   for i, record in enumerate(annotations):
-    missing = [k for k in RECORD_KEYS
-               if not isinstance(record, dict) or k not in record]
-    if missing:
-      raise report.MalformedFile(
-          path, None, f'annotation {i} lacks {missing}; every annotation '
-          f'needs {list(RECORD_KEYS)}')
+    raw_pose2d.check_keys(path, i, record, RECORD_KEYS)
     frame_dir = str(record['frame_dir'])
     if frame_dir in records:
       duplicates.append(frame_dir)

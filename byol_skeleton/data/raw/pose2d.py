@@ -103,13 +103,17 @@ def records(path) -> list[tuple[str, dict]]:
         f'{list(KEYPOINT_KEYS)}, a non-empty list of them, or a dict with '
         f'"annotations" (mmaction2 / PYSKL format), got '
         f'{type(content).__name__}')
-  named = []
   for i, record in enumerate(content):
-    missing = [k for k in KEYPOINT_KEYS
-               if not isinstance(record, dict) or k not in record]
-    if missing:
-      raise problems.MalformedFile(
-          path, None, f'annotation {i} lacks {missing}; every annotation '
-          f'needs {list(KEYPOINT_KEYS)}')
-    named.append((str(record.get('frame_dir', i)), record))
-  return named
+    check_keys(path, i, record, KEYPOINT_KEYS)
+  return [(str(record.get('frame_dir', i)), record)
+          for i, record in enumerate(content)]
+
+
+def check_keys(path, index: int, record, keys):
+  """MalformedFile naming what annotation `index` of `path` lacks of `keys`."""
+  missing = [k for k in keys
+             if not isinstance(record, dict) or k not in record]
+  if missing:
+    raise problems.MalformedFile(
+        path, None, f'annotation {index} lacks {missing}; every annotation '
+        f'needs {list(keys)}')

@@ -11,27 +11,25 @@ def xview(c):
 def cpu(c):
   """2-core CPU scale for benchmarks/nw_ucla.py: narrow encoder, 16 frames.
 
-  Sized for the benchmark's 40-minute budget on 2 cores: three pretraining
-  runs of 1,600 steps each (the ablations at the same number of steps, not
-  epochs: without multi-viewpoint sampling an epoch is 15 steps instead of
-  8), four linear probes, kNN and the supervised baseline. BYOL needs
-  hundreds to thousands of steps before it passes a random encoder: 200
-  steps at 52 frames lost to it (40.9 % against 44.0 %). 16 frames cost a
-  quarter of 52 and let the run have 8x the steps. The rates depart from the
-  paper's, as `base.short_schedule` says.
+  2,400 BYOL steps (300 epochs of the 542 train recordings), about 25 min
+  on the idle 2-core CPU, and probes of 30 epochs. BYOL needs thousands of
+  steps before it passes a random encoder clearly: its kNN falls below the
+  random encoder's for the first ~1,000 steps and climbs after. 16 frames
+  cost a quarter of 52 and buy the steps. The rates depart from the paper's,
+  as `base.short_schedule` says.
   Views are resized in time (`data.temporal_view='resize'`): 16 frames
   cropped from a 30-frame median recording show half an action, resized
   ones the whole of it (test) or 50-100 % of it (training).
-  Measured on the 2-core CPU (docs/results.md, "NW-UCLA, cross-view"):
-  resize, seeds 0, 1 and 2: BYOL 58.2 %, 57.8 % and 66.2 % against random
-  encoders' 48.5 %, 51.7 % and 59.5 % (the paper's plain probe: 48.9 / 54.1 /
-  58.6 % against 42.9 / 47.4 / 43.1 %); crop, seed 0: 50.2 % against 46.6 %.
+  Measured on the 2-core CPU (docs/results.md, "NW-UCLA, cross-view"), BYOL
+  against its random encoder under the standardised probe: seed 1 64.7 %
+  against 51.7 %, seed 2 70.3 % against 59.5 %; at 1,600 steps seeds 0-2
+  were 58.2 / 57.8 / 66.2 % against 48.5 / 51.7 / 59.5 %.
   """
   base.cpu(c)
   base.short_schedule(c)
   c.data.num_frames = 16
   c.data.temporal_view = 'resize'
-  c.pretrain.steps_override = 1600  # 200 epochs of the 542 train recordings
+  c.pretrain.steps_override = 2400  # 300 epochs of the 542 train recordings
   c.pretrain.knn_every_epochs = 50  # a kNN point every 400 steps
   c.supervised.epochs = 30  # batch 32: 960 steps
   c.supervised.batch_size = 32

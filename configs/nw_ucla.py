@@ -21,9 +21,10 @@ def cpu(c):
   cropped from a 30-frame median recording show half an action, resized
   ones the whole of it (test) or 50-100 % of it (training).
   Measured on the 2-core CPU (docs/results.md, "NW-UCLA, cross-view"), BYOL
-  against its random encoder under the standardised probe: seed 1 64.7 %
-  against 51.7 %, seed 2 70.3 % against 59.5 %; at 1,600 steps seeds 0-2
-  were 58.2 / 57.8 / 66.2 % against 48.5 / 51.7 / 59.5 %.
+  against its random encoder under the standardised probe, seeds 0 / 1 / 2:
+  63.4 / 64.7 / 70.3 % against 48.5 / 51.7 / 59.5 % (plain probe 59.9 /
+  60.1 / 65.9 % against 42.9 / 47.4 / 43.1 %); at 1,600 steps BYOL had
+  58.2 / 57.8 / 66.2 %.
   """
   base.cpu(c)
   base.short_schedule(c)

@@ -77,10 +77,11 @@ def read_pickle(path) -> Annotations:
     else:
       records[frame_dir] = record
   shapes = {np.shape(r['keypoint'])[2:] for r in records.values()}
-  if records and (LAYOUT.num_joints, 2) not in shapes:
+  if records and raw_pose2d.KEYPOINT_SHAPE not in shapes:
     raise report.MalformedFile(
         path, None, 'expected "keypoint" of shape (M, T, '
-        f'{LAYOUT.num_joints}, 2) (COCO-17, 2D pixels) in '
+        f'{", ".join(map(str, raw_pose2d.KEYPOINT_SHAPE))}) (COCO-17, 2D '
+        'pixels) in '
         f'some annotation, found only (M, T, *{sorted(shapes)})')
   for name, ids in split.items():
     unknown = [i for i in ids if str(i) not in records]

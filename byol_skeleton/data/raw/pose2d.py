@@ -21,7 +21,7 @@ LAYOUT = skeletons.get_layout('coco17')
 # As NTU: the two most confident persons; more are dropped (counted).
 NUM_PERSONS = 2
 KEYPOINT_KEYS = ('keypoint', 'keypoint_score', 'img_shape')
-_KEYPOINT_SHAPE = (LAYOUT.num_joints, 2)
+KEYPOINT_SHAPE = (LAYOUT.num_joints, 2)
 _UNPICKLING_ERRORS = (pickle.UnpicklingError, EOFError, ValueError, TypeError,
                       AttributeError, ImportError, IndexError)
 
@@ -49,13 +49,13 @@ def _arrays(record):
   except (TypeError, ValueError, IndexError) as e:
     raise problems.SkipSample(problems.SHAPE_MISMATCH,
                               f'unreadable arrays: {e}')
-  if (keypoint.ndim != 4 or keypoint.shape[1:] != (frames, *_KEYPOINT_SHAPE)
+  if (keypoint.ndim != 4 or keypoint.shape[1:] != (frames, *KEYPOINT_SHAPE)
       or score.shape != keypoint.shape[:3] or not (h > 0 and w > 0)):
     raise problems.SkipSample(
         problems.SHAPE_MISMATCH,
         f'keypoint {keypoint.shape}, keypoint_score {score.shape}, '
         f'img_shape {record["img_shape"]}; expected (M, {frames}, '
-        f'{_KEYPOINT_SHAPE[0]}, 2), (M, {frames}, {_KEYPOINT_SHAPE[0]}) and '
+        f'{KEYPOINT_SHAPE[0]}, 2), (M, {frames}, {KEYPOINT_SHAPE[0]}) and '
         '(h, w) > 0 for total_frames ' + str(frames))
   if not (np.isfinite(keypoint).all() and np.isfinite(score).all()):
     raise problems.SkipSample(problems.NON_FINITE,

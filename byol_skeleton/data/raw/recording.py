@@ -14,7 +14,6 @@ PYSKL format (raw/pose2d.py): one video's annotation, a list of them or a
 whole dataset, each read as the pose2d builder reads it. `read_file` gives
 every recording of any of these files.
 """
-import functools
 import pathlib
 import zipfile
 
@@ -94,6 +93,14 @@ def read(path, layout: skeletons.Layout) -> np.ndarray:
   return preprocess.canonical_or_skip(skeleton, layout, min_frames)
 
 
+def _or_skip(load, *args):
+  """load(*args), or the SkipSample it raised."""
+  try:
+    return load(*args)
+  except problems.SkipSample as e:
+    return e
+
+
 def read_file(path, layout: skeletons.Layout) -> list[tuple[str, object]]:
   """(name, canonical skeleton or the SkipSample saying why there is none)
   of each recording in one file: the file itself, or `PATH:frame_dir` for
@@ -102,21 +109,13 @@ def read_file(path, layout: skeletons.Layout) -> list[tuple[str, object]]:
   """
   path = pathlib.Path(path)
   if path.suffix != '.pkl':
-    named = [(str(path), functools.partial(read, path, layout))]
-  elif layout.name != pose2d.LAYOUT.name:
+    return [(str(path), _or_skip(read, path, layout))]
+  if layout.name != pose2d.LAYOUT.name:
     return [(str(path), problems.SkipSample(
         problems.WRONG_JOINTS, f'a .pkl file holds {pose2d.LAYOUT.name!r} '
         f"keypoints, but the config's layout is {layout.name!r}"))]
-  else:
-    named = [(f'{path}:{name}', lambda r=record: pose2d.skeleton(r)[0])
-             for name, record in pose2d.records(path)]
-  recordings = []
-  for name, load in named:
-    try:
-      recordings.append((name, load()))
-    except problems.SkipSample as e:
-      recordings.append((name, e))
-  return recordings
+  return [(f'{path}:{name}', _or_skip(lambda r: pose2d.skeleton(r)[0], record))
+          for name, record in pose2d.records(path)]
 
 
 def list_files(paths) -> list[pathlib.Path]:

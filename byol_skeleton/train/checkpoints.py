@@ -33,6 +33,13 @@ class _QuietReadOnly(logging.Filter):
 
 logging.getLogger('absl').addFilter(_QuietReadOnly())
 
+# Orbax's default on the CPU (on GPUs it is off already) has every replica
+# write a slice of each replicated array, cut by one eager op per leaf and
+# replica: 1.8 of the 2.0 s that a small model's save blocks the step.
+ocp.type_handlers.register_type_handler(
+    jax.Array, ocp.type_handlers.ArrayHandler(use_replica_parallel=False),
+    override=True)
+
 
 class CheckpointMismatchError(errors.UserError):
   """A checkpoint does not fit the model the config describes."""

@@ -17,7 +17,7 @@ def cpu(c):
   random encoder's for the first ~1,000 steps and climbs after. 16 frames
   cost a quarter of 52 and buy the steps. The rates depart from the paper's,
   as `base.short_schedule` says.
-  Views are resized in time (`data.temporal_view='resize'`): 16 frames
+  Views are resized in time (`base.cpu`'s `data.temporal_view`): 16 frames
   cropped from a 30-frame median recording show half an action, resized
   ones the whole of it (test) or 50-100 % of it (training).
   Measured on the 2-core CPU (docs/results.md, "NW-UCLA, cross-view"), BYOL
@@ -29,7 +29,6 @@ def cpu(c):
   base.cpu(c)
   base.short_schedule(c)
   c.data.num_frames = 16
-  c.data.temporal_view = 'resize'
   c.pretrain.steps_override = 2400  # 300 epochs of the 542 train recordings
   c.pretrain.knn_every_epochs = 50  # a kNN point every 400 steps
   c.supervised.epochs = 30  # batch 32: 960 steps

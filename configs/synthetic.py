@@ -35,6 +35,7 @@ def demo(c):
   c.model.width = 0.125
   c.data.num_persons = 1
   c.data.num_frames = 16
+  c.data.temporal_view = 'crop'  # its measured results are with crops
   c.pretrain.batch_size = 64
   c.pretrain.epochs = 400  # 2,000 steps of 64 of the 350 train recordings
   c.pretrain.knn_every_epochs = 40  # kNN every 200 steps

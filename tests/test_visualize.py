@@ -18,8 +18,9 @@ from configs import synthetic as synthetic_config
 from data_prep import synthetic
 
 NUM_FRAMES = 8
-# Longer than every synthetic recording: views loop the whole recording, so
-# without augmentations nothing is random.
+# Longer than every synthetic recording: crops loop the whole recording, and
+# resized views of segments of at least 1.0 show it whole, so without
+# augmentations nothing is random.
 LOOPED = synthetic.MAX_FRAMES + 2
 
 
@@ -92,11 +93,14 @@ def test_views_differ_and_follow_the_augmentation_flags(data_dir):
 
   off = {f'augment.{flag}': False
          for flag in ('shear', 'filter', 'resample', 'shift', 'drop')}
-  config = small_config(data_dir, **off, **{'data.num_frames': LOOPED})
-  clean, t1, t2 = [joints for joints, _ in
-                   visualize.views(config, batch, key).values()]
-  np.testing.assert_array_equal(t1, clean)
-  np.testing.assert_array_equal(t2, clean)
+  for temporal_view in ('crop', 'resize'):
+    config = small_config(data_dir, **off, **{
+        'data.num_frames': LOOPED, 'data.temporal_view': temporal_view,
+        'augment.segment_min': 1.0})
+    clean, t1, t2 = [joints for joints, _ in
+                     visualize.views(config, batch, key).values()]
+    np.testing.assert_array_equal(t1, clean)
+    np.testing.assert_array_equal(t2, clean)
 
 
 def test_absent_persons_and_dropped_joints_have_no_bones():

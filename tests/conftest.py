@@ -28,13 +28,3 @@ def pytest_configure(config):
   cache = pathlib.Path(os.environ.get('TMPDIR', '/tmp')) / 'byol_skeleton_xla_cache'
   jax.config.update('jax_compilation_cache_dir', str(cache))
   jax.config.update('jax_persistent_cache_min_compile_time_secs', 1.0)
-
-
-def pytest_collection_modifyitems(items):
-  """Longest first: xdist deals tests out in this order, so the slow ones
-  start at once on different workers and the short ones fill in beside
-  them, instead of a long test starting last and running alone."""
-  def seconds(item):
-    slow = item.get_closest_marker('slow')
-    return slow.kwargs.get('seconds', 60) if slow else 0
-  items.sort(key=seconds, reverse=True)  # stable: ties keep their order

@@ -77,7 +77,7 @@ def _records(workdir) -> dict:
   return out
 
 
-@pytest.mark.slow(seconds=250)
+@pytest.mark.slow
 def test_kills_sigterm_and_nan_lose_nothing(tmp_path, data_dir):
   reference_dir, workdir = tmp_path / 'reference', tmp_path / 'faulty'
   cmd = harness.command(workdir, data_dir, *FLAGS)

@@ -31,7 +31,6 @@ STEPS_PER_EPOCH = 5
 # 0.140) and 0.151, the slack is for other CPUs' floating point).
 CASES = {'3d': ('configs/synthetic.py:demo', 1000, 0.08),
          '2d': ('configs/pose2d.py:demo', 800, 0.06)}
-IDLE_SECONDS = {'3d': 710, '2d': 420}  # orders the suite (tests/conftest.py)
 # 1,000 steps take 7 min alone, nearly twice that beside the suite's other
 # worker.
 TIMEOUT_S = 1500
@@ -46,10 +45,9 @@ def _build(kind: str, data_dir):
                 protocols=['xsub'], num_workers=1)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(TIMEOUT_S + 120)
-@pytest.mark.parametrize('kind', [
-    pytest.param(kind, marks=pytest.mark.slow(seconds=IDLE_SECONDS[kind]))
-    for kind in sorted(CASES)])
+@pytest.mark.parametrize('kind', sorted(CASES))
 def test_pretrained_encoder_beats_its_random_initialisation(
     kind, tmp_path_factory):
   config, stop, margin = CASES[kind]

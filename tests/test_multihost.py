@@ -51,7 +51,7 @@ def _results(workdir) -> dict:
   return json.loads((workdir / 'pretrain' / 'results.json').read_text())
 
 
-@pytest.mark.slow(seconds=110)
+@pytest.mark.slow
 def test_two_processes_match_one(tmp_path, data_dir):
   pair, single = tmp_path / 'pair', tmp_path / 'single'
   coordinator = (f'--coordinator_address=127.0.0.1:{_free_port()}',

@@ -291,7 +291,7 @@ def test_records_of_a_video_a_list_and_a_dataset(tmp_path):
 # ------------------------------------------------------------- end to end
 
 
-@pytest.mark.slow(seconds=50)
+@pytest.mark.slow
 def test_synthetic_pickle_builds_pretrains_and_evaluates(tmp_path):
   """The README's commands at the tests' scale, through the CLI: build, a
   few steps of pretraining, the linear probe."""

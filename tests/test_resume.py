@@ -33,7 +33,7 @@ def _losses(workdir) -> dict:
   return {r['step']: (r['loss'], r['lr'], r['tau']) for r in records}
 
 
-@pytest.mark.slow(seconds=230)
+@pytest.mark.slow
 def test_interrupted_run_resumes_bitwise(tmp_path, data_dir, monkeypatch,
                                          caplog):
   config = harness.tiny_config(data_dir, steps_override=STEPS,

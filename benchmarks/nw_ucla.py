@@ -17,9 +17,10 @@
    supervised ST-GCN; with several --seeds, BYOL and its random encoder run
    once per seed (the ablations and the supervised run on the first seed)
    and the JSON holds each seed's numbers and their mean; 4. writes
-   benchmarks/results/nw_ucla.json (accuracies in percent), a bar chart PNG
-   beside it and the kNN curves of pretraining (nw_ucla_knn.png). Runs that
-   finished are reused.
+   benchmarks/results/nw_ucla.json (accuracies in percent; `pretrain_seconds`,
+   each pretraining's own training time; `wall_seconds`, this invocation's,
+   which counts nothing for reused runs), a bar chart PNG beside it and the
+   kNN curves of pretraining (nw_ucla_knn.png). Runs that finished are reused.
 """
 import argparse
 import ast
@@ -157,19 +158,21 @@ def main():
     run_dir = seed_dir(seed) / name
     print(f'\n== seed {seed}, {name}: pretrain ({ablation or "full method"}) '
           '==', flush=True)
-    pretrain.run(c, run_dir)
+    pretrained = pretrain.run(c, run_dir)
     print(f'== seed {seed}, {name}: linear evaluation ==', flush=True)
-    return c, run_dir, linear.run(c, run_dir)
+    return c, run_dir, pretrained, linear.run(c, run_dir)
 
   pct = lambda fraction: 100 * fraction  # results.json files hold fractions
   per_seed, byol_dirs = {}, {}
   for seed in seeds:
-    c, byol_dir, byol = byol_run('byol', '', seed, with_random=True)
+    c, byol_dir, pretrained, byol = byol_run('byol', '', seed,
+                                             with_random=True)
     byol_dirs[seed] = byol_dir
     print(f'== seed {seed}, byol: kNN ==', flush=True)
     per_seed[seed] = {'byol_linear_top1': pct(byol['top1']),
                       'byol_knn_top1': pct(knn.run(c, byol_dir)['top1']),
-                      'random_linear_top1': pct(byol['random_top1'])}
+                      'random_linear_top1': pct(byol['random_top1']),
+                      'pretrain_seconds': pretrained['wall_seconds']}
     if not args.skip_plain_probe:
       # The paper's probe on the same encoders, in a workdir of its own.
       print(f'== seed {seed}, byol: plain linear probe ==', flush=True)
@@ -183,7 +186,9 @@ def main():
              for key in per_seed[seeds[0]]}
   for name, ablation in (('no_mvs', 'no_mvs'), ('symmetric', 'mvs_aggressive')):
     if name not in skip:
-      results[f'{name}_linear_top1'] = pct(byol_run(name, ablation)[2]['top1'])
+      *_, pretrained, probed = byol_run(name, ablation)
+      results[f'{name}_linear_top1'] = pct(probed['top1'])
+      results[f'{name}_pretrain_seconds'] = pretrained['wall_seconds']
   if 'supervised' not in skip:
     print('\n== supervised ST-GCN ==', flush=True)
     results['supervised_top1'] = pct(
@@ -206,18 +211,26 @@ def main():
   curves = out.with_name(f'{out.stem}_knn.png')
   knn_curves(byol_dirs, curves, f'NW-UCLA, preset {args.preset}: kNN while '
              'pretraining')
+  first = f'seed {seeds[0]}'
   print('\nNW-UCLA cross-view, top-1 on view 3 (%)'
-        + (f', BYOL and random: mean of seeds {args.seeds}' if len(seeds) > 1
-           else '') + ':')
+        + (f'; BYOL and random: mean of seeds {args.seeds}, the others: '
+           f'{first}' if len(seeds) > 1 else '') + ':')
   for key, value in results.items():
     if key.endswith('top1'):
       print(f'  {key:<24}{value:6.1f}')
   for seed, seed_results in per_seed.items() if len(seeds) > 1 else ():
     print(f'  seed {seed}: ' + ', '.join(
-        f'{key} {value:.1f}' for key, value in seed_results.items()))
-  print(f'  wall {results["wall_seconds"] / 60:.1f} min; wrote {out}, '
-        f'{out.with_suffix(".png")} and {curves}')
-
+        f'{key} {value:.1f}' for key, value in seed_results.items()
+        if key.endswith('top1')))
+  pretraining = {f'seed {seed}': r['pretrain_seconds']
+                 for seed, r in per_seed.items()}
+  pretraining.update({f'{name} ({first})': results[f'{name}_pretrain_seconds']
+                      for name in ('no_mvs', 'symmetric') if name not in skip})
+  print('  pretraining (min): ' + ', '.join(
+      f'{name} {seconds / 60:.1f}' for name, seconds in pretraining.items()))
+  print(f'  wall {results["wall_seconds"] / 60:.1f} min (what this run did; '
+        f'finished runs are reused); wrote {out}, {out.with_suffix(".png")} '
+        f'and {curves}')
 
 if __name__ == '__main__':
   main()

@@ -75,6 +75,13 @@ def test_interrupted_run_resumes_bitwise(tmp_path, data_dir, monkeypatch,
   # Every logged step of the resumed run (its log continues the first run's).
   assert _losses(cut) == _losses(tmp_path / 'reference')
 
+  # A finished run run again trains nothing and reports its own training
+  # time and rate, not this call's.
+  rerun = pretrain.run(config, tmp_path / 'reference')
+  assert reference['wall_seconds'] > 0
+  assert ((rerun['wall_seconds'], rerun['pairs_per_s'])
+          == (reference['wall_seconds'], reference['pairs_per_s']))
+
   # pretrain.stop_at_step ends a run at that step, saved and logged; the run
   # that goes on without it ends where the uninterrupted one does.
   config.pretrain.stop_at_step = STOP_AT

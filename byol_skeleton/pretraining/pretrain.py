@@ -58,6 +58,22 @@ def make_train_step(config, net, tx, tau_fn, mesh):
   return jax.jit(parallel.data_parallel(per_device, mesh), donate_argnums=0)
 
 
+def training_seconds(records: list[dict], batch_size: int) -> float:
+  """The training time of a run's logged steps, from its metrics log.
+
+  Every call that trained the run counts (a resumed run's log continues the
+  first's), so a finished run run again reports its own time, not zero.
+  Each training record's `pairs_per_s` is the rate since the record before
+  (steps saved on a signal between two records are timed at the next rate).
+  """
+  seconds, previous = 0.0, 0
+  for record in records:
+    if 'pairs_per_s' in record:
+      seconds += (record['step'] - previous) * batch_size / record['pairs_per_s']
+      previous = record['step']
+  return seconds
+
+
 def run(config, workdir, checkpoint_step=None):
   """Pretrains (or resumes) in `workdir`; returns the results dictionary."""
   pc = config.pretrain
@@ -128,10 +144,11 @@ def run(config, workdir, checkpoint_step=None):
       log=log, stop_at=pc.stop_at_step)
   records = log.read()
   losses = [r['loss'] for r in records if 'loss' in r]
+  seconds = training_seconds(records, pc.batch_size)
   results = dict(final_loss=losses[-1] if losses else None, steps=outcome.step,
-                 total_steps=total_steps, wall_seconds=outcome.wall_seconds,
-                 pairs_per_s=outcome.steps_run * pc.batch_size
-                 / outcome.wall_seconds if outcome.wall_seconds else None,
+                 total_steps=total_steps, wall_seconds=seconds,
+                 pairs_per_s=outcome.step * pc.batch_size / seconds
+                 if seconds else None,
                  checkpoint=str(ckpts.directory / str(outcome.step)),
                  state_digests=loop.replica_digests(outcome.state))
   if jax.process_index() == 0:

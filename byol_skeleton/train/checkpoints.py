@@ -23,15 +23,20 @@ from byol_skeleton import errors
 _TRASH = 'deleted'  # Orbax moves checkpoints it drops here; we empty it.
 
 
-class _QuietReadOnly(logging.Filter):
-  """Drops Orbax's warning that a manager opened to read is read only: every
-  evaluation opens one, and the terminal is for progress and results."""
+class _QuietOrbax(logging.Filter):
+  """Drops two Orbax warnings about what this module does on purpose: that a
+  manager opened to read is read only (every evaluation opens one) and that
+  the array handler below replaces the default. The terminal is for progress
+  and results."""
+
+  EXPECTED = ('Given directory is read only',
+              f'Type handler registry type "{jax.Array}" overriding')
 
   def filter(self, record):
-    return not record.getMessage().startswith('Given directory is read only')
+    return not record.getMessage().startswith(self.EXPECTED)
 
 
-logging.getLogger('absl').addFilter(_QuietReadOnly())
+logging.getLogger('absl').addFilter(_QuietOrbax())
 
 # Orbax's default on the CPU (on GPUs it is off already) has every replica
 # write a slice of each replicated array, cut by one eager op per leaf and

@@ -41,8 +41,6 @@ class Monitor:
 class Outcome:
   state: Any
   step: int
-  wall_seconds: float  # training time, monitors left out
-  steps_run: int  # steps this call ran (a resumed run counts from its start)
 
 
 def sync_processes(key: str, timeout_s: int = 3600) -> None:
@@ -145,7 +143,7 @@ def train(state, *, name: str, step_fn, data, mesh, ckpts, config,
   if total_steps <= 0:
     raise errors.UserError(f'{name}: {total_steps} steps to train; its epochs '
                            'must be positive.')
-  step = first_step = int(state.step)
+  step = int(state.step)
   log.truncate(step)  # steps logged after the checkpoint are run again
   main_process = jax.process_index() == 0
   bar = tqdm.tqdm(total=total_steps, initial=step, desc=name, unit='step',
@@ -172,7 +170,7 @@ def train(state, *, name: str, step_fn, data, mesh, ckpts, config,
 
   if monitor and step == 0:
     run_monitor()  # the initial encoder: the reference the curve must beat
-  tic, steps_since, wall = time.perf_counter(), 0, 0.0
+  tic, steps_since = time.perf_counter(), 0
   with StopRequest() as request:
     while step < end:
       batch = parallel.to_device(data.next_batch(), mesh)
@@ -190,10 +188,8 @@ def train(state, *, name: str, step_fn, data, mesh, ckpts, config,
               f'(loss {loss}) at step {step}, so the run stopped without '
               f'saving it; the last good checkpoint is step '
               f'{ckpts.latest_step()} in {ckpts.directory} ({advice}).'))
-        elapsed = time.perf_counter() - tic
-        wall += elapsed
-        values = dict(loss=loss,
-                      **scalars(step, step_metrics, steps_since / elapsed))
+        values = dict(loss=loss, **scalars(
+            step, step_metrics, steps_since / (time.perf_counter() - tic)))
         log.write(step, **values)
         postfix.update({k: f'{v:.4g}' for k, v in values.items()})
         bar.set_postfix(postfix)
@@ -212,7 +208,7 @@ def train(state, *, name: str, step_fn, data, mesh, ckpts, config,
         stop(errors.Interrupted(signum, name, step, ckpts.directory))
   bar.close()
   ckpts.wait()
-  return Outcome(state, step, wall, step - first_step)
+  return Outcome(state, step)
 
 
 def restore_or_init(ckpts: checkpoints.Checkpoints, init, abstract, data,

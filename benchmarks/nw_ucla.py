@@ -232,5 +232,6 @@ def main():
         f'finished runs are reused); wrote {out}, {out.with_suffix(".png")} '
         f'and {curves}')
 
+
 if __name__ == '__main__':
   main()

@@ -69,7 +69,8 @@ def training_seconds(records: list[dict], batch_size: int) -> float:
   seconds, previous = 0.0, 0
   for record in records:
     if 'pairs_per_s' in record:
-      seconds += (record['step'] - previous) * batch_size / record['pairs_per_s']
+      pairs = (record['step'] - previous) * batch_size
+      seconds += pairs / record['pairs_per_s']
       previous = record['step']
   return seconds
 

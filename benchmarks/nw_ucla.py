@@ -49,15 +49,25 @@ def bar_chart(results: dict, path: pathlib.Path, title: str):
           ('random (plain probe)', 'random_plain_linear_top1'),
           ('supervised', 'supervised_top1')]
   rows = [(name, key) for name, key in rows if key in results]
+  per_seed = results.get('seeds', {})
+  if per_seed:  # means beside the first seed's ablations: each row says which
+    first = next(iter(per_seed))
+    rows = [(f'{name}, mean' if key in per_seed[first]
+             else f'{name}, seed {first}', key) for name, key in rows]
   fig, ax = plt.subplots(figsize=(7, 3.5))
   values = [results[k] for _, k in rows]
   ax.barh([name for name, _ in rows], values, color='tab:blue')
-  for y, v in enumerate(values):
-    ax.text(v + 0.5, y, f'{v:.1f}', va='center', fontsize=8)
+  for y, (v, (_, key)) in enumerate(zip(values, rows)):
+    seeds = [r[key] for r in per_seed.values() if key in r]
+    ax.plot(seeds, [y] * len(seeds), 'k.', markersize=4,
+            label='one seed' if seeds and y == 0 else None)
+    ax.text(max([v, *seeds]) + 1, y, f'{v:.1f}', va='center', fontsize=8)
+  if per_seed:
+    ax.legend(loc='lower right', fontsize=8)
   ax.invert_yaxis()
   ax.set_xlim(0, 100)
   ax.set_xlabel('top-1 on view 3 (%)')
-  ax.set_title(title)
+  ax.set_title(title, fontsize=10)
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)

@@ -58,7 +58,7 @@ def make_train_step(config, net, tx, tau_fn, mesh):
   return jax.jit(parallel.data_parallel(per_device, mesh), donate_argnums=0)
 
 
-def training_seconds(records: list[dict], batch_size: int) -> float:
+def _training_seconds(records: list[dict], batch_size: int) -> float:
   """The training time of a run's logged steps, from its metrics log.
 
   Every call that trained the run counts (a resumed run's log continues the
@@ -145,7 +145,7 @@ def run(config, workdir, checkpoint_step=None):
       log=log, stop_at=pc.stop_at_step)
   records = log.read()
   losses = [r['loss'] for r in records if 'loss' in r]
-  seconds = training_seconds(records, pc.batch_size)
+  seconds = _training_seconds(records, pc.batch_size)
   results = dict(final_loss=losses[-1] if losses else None, steps=outcome.step,
                  total_steps=total_steps, wall_seconds=seconds,
                  pairs_per_s=outcome.step * pc.batch_size / seconds

@@ -34,7 +34,9 @@ import device_info  # benchmarks/device_info.py, beside this script
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = REPO / 'benchmarks' / 'results'
-OPTIONAL_RUNS = ('no_mvs', 'symmetric', 'supervised')
+# Each ablation's run name and its preset, run on the first seed.
+ABLATIONS = {'no_mvs': 'no_mvs', 'symmetric': 'mvs_aggressive'}
+OPTIONAL_RUNS = (*ABLATIONS, 'supervised')
 
 
 def bar_chart(results: dict, path: pathlib.Path, title: str):
@@ -194,7 +196,7 @@ def main():
                             random_plain_linear_top1=pct(plain['random_top1']))
   results = {key: sum(r[key] for r in per_seed.values()) / len(seeds)
              for key in per_seed[seeds[0]]}
-  for name, ablation in (('no_mvs', 'no_mvs'), ('symmetric', 'mvs_aggressive')):
+  for name, ablation in ABLATIONS.items():
     if name not in skip:
       *_, pretrained, probed = byol_run(name, ablation)
       results[f'{name}_linear_top1'] = pct(probed['top1'])
@@ -235,7 +237,7 @@ def main():
   pretraining = {f'seed {seed}': r['pretrain_seconds']
                  for seed, r in per_seed.items()}
   pretraining.update({f'{name} ({first})': results[f'{name}_pretrain_seconds']
-                      for name in ('no_mvs', 'symmetric') if name not in skip})
+                      for name in ABLATIONS if name not in skip})
   print('  pretraining (min): ' + ', '.join(
       f'{name} {seconds / 60:.1f}' for name, seconds in pretraining.items()))
   print(f'  wall {results["wall_seconds"] / 60:.1f} min (what this run did; '
